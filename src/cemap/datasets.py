@@ -1,0 +1,75 @@
+"""Kedro datasets CEMap needs that kedro-datasets does not ship."""
+
+from __future__ import annotations
+
+import io
+from pathlib import PurePosixPath
+from typing import Any
+
+import fsspec
+import numpy as np
+import soundfile as sf
+from kedro.io import AbstractDataset
+from kedro.io.core import get_filepath_str, get_protocol_and_path
+
+
+class _FsspecFileDataset(AbstractDataset):
+    """Shared plumbing: one file on any fsspec filesystem, written atomically.
+
+    The bytes go to ``<path>.tmp`` first and are then renamed, so an interrupted run
+    never leaves a half-written file under the final name.
+    """
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        protocol, path = get_protocol_and_path(filepath)
+        self._protocol = protocol
+        self._fs = fsspec.filesystem(protocol)
+        self._filepath = PurePosixPath(path)
+        self.metadata = metadata
+
+    def _path(self) -> str:
+        return get_filepath_str(self._filepath, self._protocol)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "protocol": self._protocol}
+
+    def _exists(self) -> bool:
+        return self._fs.exists(self._path())
+
+    def _read_bytes(self) -> bytes:
+        with self._fs.open(self._path(), "rb") as f:
+            return f.read()
+
+    def _write_bytes(self, payload: bytes) -> None:
+        path = self._path()
+        self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
+        tmp = f"{path}.tmp"
+        with self._fs.open(tmp, "wb") as f:
+            f.write(payload)
+        self._fs.mv(tmp, path)
+
+
+class NpyDataset(_FsspecFileDataset):
+    """One NumPy array in a ``.npy`` file. Equal arrays give byte-identical files."""
+
+    def _load(self) -> np.ndarray:
+        return np.load(io.BytesIO(self._read_bytes()), allow_pickle=False)
+
+    def _save(self, data: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(data), allow_pickle=False)
+        self._write_bytes(buffer.getvalue())
+
+
+class WavDataset(_FsspecFileDataset):
+    """A mono clip as 16-bit PCM WAV; loads and saves ``(waveform float32 [-1, 1], sample_rate)``."""
+
+    def _load(self) -> tuple[np.ndarray, int]:
+        waveform, sample_rate = sf.read(io.BytesIO(self._read_bytes()), dtype="float32")
+        return waveform, int(sample_rate)
+
+    def _save(self, data: tuple[np.ndarray, int]) -> None:
+        waveform, sample_rate = data
+        buffer = io.BytesIO()
+        sf.write(buffer, np.asarray(waveform, dtype=np.float32), int(sample_rate), format="WAV", subtype="PCM_16")
+        self._write_bytes(buffer.getvalue())
