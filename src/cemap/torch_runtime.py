@@ -22,9 +22,13 @@ def select_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'.")
+        raise ValueError(
+            "device='cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'."
+        )
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device='mps' was asked for but MPS is not available; use 'auto' or 'cpu'.")
+        raise ValueError(
+            "device='mps' was asked for but MPS is not available; use 'auto' or 'cpu'."
+        )
     return torch.device(name)
 
 
@@ -32,6 +36,6 @@ def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) so CPU runs repeat bit for bit."""
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - third-party code may still draw from the global state
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)

@@ -1,0 +1,1 @@
+"""Synthetic data: MNIST digit sources, double-digit images, sentences and splits."""

@@ -1,0 +1,58 @@
+"""Shared test fixtures: a throwaway copy of the Kedro project to run pipelines in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_project_copy(destination: Path) -> Path:
+    """pyproject, conf and an empty data tree in ``destination``; the code is the installed package."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, destination / name)
+    shutil.copytree(
+        PROJECT_ROOT / "conf", destination / "conf", ignore=shutil.ignore_patterns("local")
+    )
+    (destination / "conf" / "local").mkdir()
+    (destination / "data").mkdir()
+    return destination
+
+
+def run_kedro(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``kedro <args>`` in ``project``, logging MLflow to a store inside it (never the user's)."""
+    env = {
+        **os.environ,
+        "CEMAP_MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db",
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"kedro {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def smoke_data_project(tmp_path_factory) -> Path:
+    """A project copy on which ``kedro run --env smoke --pipelines=data_generation`` has run once."""
+    project = make_project_copy(tmp_path_factory.mktemp("smoke") / "project")
+    run_kedro(project, "run", "--env", "smoke", "--pipelines", "data_generation")
+    return project
