@@ -14,8 +14,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_project_copy(destination: Path) -> Path:
-    """pyproject, conf and an empty data tree in ``destination``; the code is the installed package."""
+    """pyproject, conf and an empty data tree in ``destination``; code from the installed package."""
     destination.mkdir(parents=True, exist_ok=True)
+    (destination / "src").mkdir()  # Kedro wants it; the code comes from the installed package
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(PROJECT_ROOT / name, destination / name)
     shutil.copytree(

