@@ -1,8 +1,10 @@
 """Content-addressed on-disk cache of rendered clips.
 
-One clip per file, ``<cache_dir>/<backend>/<key[:2]>/<key>.wav``, where ``key`` is the
-SHA-256 of everything that determines the waveform (see :func:`clip_key`). A file is a
-canonical 44-byte-header, 16-bit PCM, mono WAV, so any clip can be played as it is.
+One clip per file, ``<cache_dir>/<backend>/<key>.wav``, where ``key`` is the SHA-256 of
+everything that determines the waveform (see :func:`clip_key`). A file is a canonical
+44-byte-header, 16-bit PCM, mono WAV, so any clip can be played as it is. One flat
+directory per backend: ext4 and friends index large directories, and a cold run then
+costs one mkdir instead of one per shard.
 
 Damage is always detectable: the RIFF and ``data`` chunk sizes in the header must match
 the file's size exactly, so a truncated or padded file, a mangled header, or a clip at
@@ -54,12 +56,12 @@ def clip_key(
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
-    """Canonical PCM WAV bytes for int16 mono ``samples`` of shape ``(num_samples,)``."""
-    payload = np.ascontiguousarray(samples, dtype="<i2").tobytes()
-    header = _HEADER.pack(
+def wav_header(num_samples: int, sample_rate: int) -> bytes:
+    """The 44-byte header of a 16-bit PCM mono WAV holding ``num_samples`` samples."""
+    payload = 2 * num_samples
+    return _HEADER.pack(
         b"RIFF",
-        36 + len(payload),
+        36 + payload,
         b"WAVE",
         b"fmt ",
         16,
@@ -70,9 +72,13 @@ def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
         2,
         16,
         b"data",
-        len(payload),
+        payload,
     )
-    return header + payload
+
+
+def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
+    """Canonical PCM WAV bytes for int16 mono ``samples`` of shape ``(num_samples,)``."""
+    return wav_header(len(samples), sample_rate) + np.asarray(samples, dtype="<i2").tobytes()
 
 
 def decode_wav(data: bytes, sample_rate: int) -> np.ndarray | None:
@@ -95,7 +101,7 @@ class ClipCache:
         self.sample_rate = sample_rate
 
     def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.wav"
+        return self.root / f"{key}.wav"
 
     def read(self, key: str) -> tuple[np.ndarray | None, bool]:
         """``(samples, damaged)``: the cached int16 clip, or None when absent or damaged."""
@@ -112,12 +118,14 @@ class ClipCache:
         temp = {"dir": path.parent, "prefix": f".{key[:16]}-", "suffix": ".part"}
         try:
             fd, tmp_name = tempfile.mkstemp(**temp)
-        except FileNotFoundError:  # first clip in this shard: one mkdir, not one per clip
+        except FileNotFoundError:  # the first clip: one mkdir, not one per clip
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(**temp)
         try:
+            samples = np.ascontiguousarray(samples, dtype="<i2")
             with os.fdopen(fd, "wb") as tmp:
-                tmp.write(encode_wav(samples, self.sample_rate))
+                tmp.write(wav_header(len(samples), self.sample_rate))
+                tmp.write(samples.data)  # no copy of the payload
             os.replace(tmp_name, path)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

@@ -347,7 +347,9 @@ class EspeakEngine:
         samples, self._samples = self._samples, []
         if status != _EE_OK:
             raise RuntimeError(f"espeak_Synth failed with status {status} for {text!r}")
-        return np.frombuffer(b"".join(samples), dtype="<i2").copy()
+        if not samples:
+            return np.zeros(0, dtype=np.int16)
+        return np.concatenate([np.frombuffer(block, dtype="<i2") for block in samples])
 
 
 _engine: EspeakEngine | None = None
