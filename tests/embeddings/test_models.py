@@ -1,0 +1,149 @@
+"""The three modality autoencoders: shapes, gradients, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cemap.checkpoint_dataset import TorchCheckpointDataset
+from cemap.models import (
+    ImageVAE,
+    ImageVAEConfig,
+    SpeechAutoencoder,
+    SpeechAutoencoderConfig,
+    TextAutoencoder,
+    TextAutoencoderConfig,
+    Vocabulary,
+    autoencoder_path,
+    load_autoencoder,
+    load_trained_autoencoder,
+    save_autoencoder,
+    to_waveform,
+)
+from cemap.training import TrainConfig, fit
+
+
+def _models(synthetic_data):
+    metadata, images, speech = synthetic_data
+    torch.manual_seed(0)
+    return {
+        "image": (
+            ImageVAE.from_training_data(ImageVAEConfig(channels=4, latent_dim=8), images),
+            images,
+        ),
+        "text": (
+            TextAutoencoder.from_training_data(
+                TextAutoencoderConfig(embedding_dim=8, word_dim=8, hidden_dim=16),
+                metadata["text"].tolist(),
+            ),
+            metadata["text"].tolist(),
+        ),
+        "speech": (
+            SpeechAutoencoder.from_training_data(
+                SpeechAutoencoderConfig(channels=8, latent_dim=8), speech
+            ),
+            speech,
+        ),
+    }
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "speech"])
+def test_shapes_and_gradients(synthetic_data, modality):
+    model, raw = _models(synthetic_data)[modality]
+    x = model.inputs_from(raw[:5])
+    z = model.encode(x)
+    assert z.shape == (5, 8) and z.dtype == torch.float32
+    model.train()
+    terms = model.loss(x)
+    terms["loss"].backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    model.eval()
+    with torch.no_grad():
+        x_hat = model.reconstruct(x)
+    assert x_hat.shape == x.shape
+    metrics = model.reconstruction_metrics(x, x_hat)
+    assert metrics and all(np.isfinite(v) for v in metrics.values())
+
+
+def test_image_vae_outputs_are_images(synthetic_data):
+    model, images = _models(synthetic_data)["image"]
+    x = model.inputs_from(images[:3])
+    assert x.shape == (3, 3, 28, 56) and x.min() >= 0 and x.max() <= 1
+    assert np.array_equal(model.images_from(x), images[:3])
+    decoded = model.decode(torch.randn(3, 8))
+    assert decoded.shape == (3, 3, 28, 56) and decoded.min() >= 0 and decoded.max() <= 1
+    assert set(model.loss(x)) == {"loss", "reconstruction", "kl"}
+
+
+def test_vocabulary_round_trip():
+    vocabulary = Vocabulary.from_sentences(["red three and blue seven", "a green zero"])
+    assert vocabulary.tokens[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    ids = vocabulary.ids("a red zero")
+    assert vocabulary.sentence(ids) == "a red zero"
+    assert vocabulary.sentence(vocabulary.ids("a purple zero")) == "a <unk> zero"
+    with pytest.raises(ValueError, match="must start with"):
+        Vocabulary(["red", "blue"])
+
+
+def test_text_autoencoder_layout_and_learning(synthetic_data):
+    metadata, _, _ = synthetic_data
+    sentences = metadata["text"].tolist()
+    torch.manual_seed(0)
+    model = TextAutoencoder.from_training_data(
+        TextAutoencoderConfig(embedding_dim=16, word_dim=8, hidden_dim=32), sentences
+    )
+    ids = model.inputs_from(sentences)
+    assert ids.shape == (len(sentences), max(len(s.split()) for s in sentences) + 2)
+    assert model.sentences_from(ids) == sentences
+    before = model.reconstruction_metrics(ids, model.reconstruct(ids))["token_accuracy"]
+    config = TrainConfig(
+        epochs=30, batch_size=16, lr=1e-2, patience=30, device="cpu", progress=False
+    )
+    fit(model, (ids[:64],), (ids[64:],), config)
+    after = model.reconstruction_metrics(ids, model.reconstruct(ids))["token_accuracy"]
+    assert before < 0.2 and after > 0.6
+
+
+def test_speech_standardisation_and_waveform(synthetic_data):
+    _, _, speech = synthetic_data
+    model = SpeechAutoencoder.from_training_data(SpeechAutoencoderConfig(channels=8), speech)
+    x = model.inputs_from(speech)
+    standardised = (x - model.mean) / model.std
+    assert standardised.mean().abs() < 1e-4 and (standardised.std() - 1).abs() < 0.05
+    assert model.decode(model.encode(x[:2])).shape == (2, 64, speech.shape[2])
+    audio = model.to_waveform(x[:2], n_iter=2)
+    hop = model.config.hop_length
+    assert audio.shape == (2, hop * (speech.shape[2] - 1))
+    assert torch.isfinite(audio).all() and audio.abs().max() <= 1
+    assert to_waveform(x[0], n_iter=2).shape == (hop * (speech.shape[2] - 1),)
+
+
+def test_speech_frames_must_be_a_multiple_of_eight():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        SpeechAutoencoder(SpeechAutoencoderConfig(n_frames=130))
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "speech"])
+def test_checkpoint_round_trip_gives_identical_embeddings(synthetic_data, tmp_path, modality):
+    model, raw = _models(synthetic_data)[modality]
+    x = model.inputs_from(raw)
+    model.eval()
+    dataset = TorchCheckpointDataset(filepath=str(autoencoder_path(modality, tmp_path)))
+    dataset.save(save_autoencoder(model))
+    loaded = load_autoencoder(dataset.load())
+    assert type(loaded) is type(model) and loaded.config == model.config
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(x), model.encode(x))
+    again = load_trained_autoencoder(modality, project_path=tmp_path)
+    with torch.no_grad():
+        assert torch.equal(again.encode(x), model.encode(x))
+
+
+def test_checkpoint_errors_are_explained(tmp_path):
+    with pytest.raises(ValueError, match="not a modality autoencoder"):
+        load_autoencoder({"kind": "joint", "config": {}, "state_dict": {}})
+    with pytest.raises(FileNotFoundError, match="kedro run --pipelines=embeddings"):
+        load_trained_autoencoder("image", project_path=tmp_path)
+    with pytest.raises(ValueError, match="is not one of"):
+        autoencoder_path("video")
