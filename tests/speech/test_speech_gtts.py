@@ -127,3 +127,16 @@ def test_gtts_request_failure_names_espeak(tmp_path, monkeypatch):
 def test_gtts_bad_accent_names_value_and_fix(tmp_path, fake_google):
     with pytest.raises(ValueError, match=r"'en-us'.*'co.uk'"):
         render_speech([Utterance(TEXT, "en-us", 175, 50)], "gtts", tmp_path, progress=False)
+
+
+def test_gtts_stalled_request_fails_within_the_deadline(tmp_path, monkeypatch):
+    def stall(self, fp):
+        time.sleep(30)
+
+    monkeypatch.setattr(gTTS, "write_to_fp", stall)
+    monkeypatch.setattr(google_tts, "check_gtts_reachable", lambda: None)
+    monkeypatch.setattr(google_tts, "GTTS_REQUEST_TIMEOUT_S", 0.2)
+    started = time.perf_counter()
+    with pytest.raises(ConnectionError, match=r"TimeoutError.*espeak"):
+        render_speech([Utterance(TEXT, "com", 175, 50)], "gtts", tmp_path, progress=False)
+    assert time.perf_counter() - started < 5
