@@ -1,0 +1,127 @@
+"""How much the speech pipeline costs on top of eSpeak NG itself, measured in one run.
+
+    python benchmarks/bench_tts.py --n 300 --workers 2
+
+(a) a bare loop calling the engine directly over N distinct utterances (no trimming, no
+cache, no pool); (b) ``render_speech`` into an empty cache in this process (1 worker);
+(c) the same with ``--workers`` rendering processes (this one and ``--workers - 1``
+spawned ones, start-up included); (d) (b) again over its now warm cache.
+
+Goals (DESIGN.md section 7): (b) and (c) at least 0.7 x the bare loop's clips/s per
+worker, (d) at least 20 x faster than (b). Ratios within one run are what count:
+absolute speeds depend on the machine and on whatever else it is doing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from cemap.speech import (
+    DEFAULT_ESPEAK_VOICES,
+    DEFAULT_PITCH_RANGE,
+    DEFAULT_RATE_RANGE,
+    Utterance,
+    draw_utterances,
+    render_speech,
+)
+from cemap.speech.espeak import get_engine
+
+COLOURS = ["red", "green", "blue", "yellow", "magenta", "cyan"]
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+TEMPLATES = [
+    "{c1} {d1} and {c2} {d2}",
+    "a {c1} {d1} next to a {c2} {d2}",
+    "{c1} {d1} on the left and {c2} {d2} on the right",
+]
+
+
+def distinct_utterances(n: int, seed: int) -> list[Utterance]:
+    """``n`` different utterances of our sentence templates, speakers drawn as in the pipeline."""
+    rng = np.random.default_rng(seed)
+    sentences = [
+        template.format(c1=c1, d1=d1, c2=c2, d2=d2)
+        for template, c1, d1, c2, d2 in itertools.product(
+            TEMPLATES, COLOURS, DIGITS, COLOURS, DIGITS
+        )
+    ]
+    texts = [sentences[i] for i in rng.choice(len(sentences), size=n, replace=False)]
+    return draw_utterances(
+        texts, DEFAULT_ESPEAK_VOICES, DEFAULT_RATE_RANGE, DEFAULT_PITCH_RANGE, rng
+    )
+
+
+def timed(function):
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=300, help="utterances (default 300)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="worker processes for (c) (default 2)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    utterances = distinct_utterances(args.n, args.seed)
+    engine = get_engine()  # initialised outside the timings, as a worker does once
+    bare_s = timed(
+        lambda: [engine.synthesize(u.text, u.voice, u.rate, u.pitch) for u in utterances]
+    )[0]
+    # Keep digests, not waveforms: holding every run's ~100 MB of output alive would make
+    # each later run fault in fresh memory, which is slow in a VM, and no pipeline does it.
+    digests, seconds, stats = {}, {}, {}
+    with tempfile.TemporaryDirectory() as one_dir, tempfile.TemporaryDirectory() as many_dir:
+        for run, cache_dir, workers in [
+            ("cold", one_dir, 1),
+            ("pool", many_dir, args.workers),
+            ("warm", one_dir, 1),
+        ]:
+            seconds[run], (waveforms, stats[run]) = timed(
+                lambda d=cache_dir, w=workers: render_speech(
+                    utterances, "espeak", d, workers=w, progress=False
+                )
+            )
+            digests[run] = hashlib.sha256(b"".join(w.tobytes() for w in waveforms)).hexdigest()
+            if run == "cold":
+                audio_s = sum(len(w) for w in waveforms) / stats[run].sample_rate
+            del waveforms
+    assert stats["cold"].rendered == stats["pool"].rendered == args.n
+    assert stats["warm"].rendered == 0
+    same = len(set(digests.values())) == 1
+    cold_s, pool_s, warm_s = seconds["cold"], seconds["pool"], seconds["warm"]
+    pool_stats = stats["pool"]
+
+    bare_rate = args.n / bare_s
+    rows = [
+        ("(a) bare engine loop", bare_s, 1, "1.00 (reference)"),
+        ("(b) render_speech cold, 1 worker", cold_s, 1, None),
+        (f"(c) render_speech cold, {pool_stats.workers} workers", pool_s, pool_stats.workers, None),
+        ("(d) render_speech warm cache", warm_s, 1, f"{cold_s / warm_s:.0f}x faster than (b)"),
+    ]
+    print(
+        f"eSpeak NG, {args.n} distinct utterances ({audio_s:.0f} s of audio), "
+        f"state reset: {engine.state_reset}, load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
+    print(f"{'measurement':<36} {'seconds':>8} {'clips/s':>9}  ratio")
+    for name, run_s, workers, note in rows:
+        rate = args.n / run_s
+        if note is None:
+            note = f"{rate / workers / bare_rate:.2f}x bare per worker"
+        print(f"{name:<36} {run_s:>8.2f} {rate:>9.1f}  {note}")
+    print("goals: (b), (c) >= 0.70x bare per worker; (d) >= 20x faster than (b)")
+    print(f"identical waveforms in (b), (c), (d): {same}")
+
+
+if __name__ == "__main__":
+    main()
