@@ -1,0 +1,83 @@
+"""embeddings pipeline: one unsupervised autoencoder per modality, from one template.
+
+Each modality gets the same nodes under its namespace (``image.*``, ``text.*``, ``speech.*``):
+train -> checkpoint + history, then embeddings of every sample, test reconstruction metrics and
+a reconstruction figure. Only the training node differs per modality (which model to build);
+speech adds Griffin-Lim audio examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kedro.pipeline import Node, Pipeline
+
+from cemap.pipelines.embeddings.nodes import (
+    embed_samples,
+    measure_reconstruction,
+    plot_reconstructions,
+    render_speech_examples,
+    train_image_autoencoder,
+    train_speech_autoencoder,
+    train_text_autoencoder,
+)
+
+# modality -> (its raw data set in the catalog, the node that trains its autoencoder)
+_MODALITIES: dict[str, tuple[str, Callable]] = {
+    "image": ("images", train_image_autoencoder),
+    "text": ("metadata", train_text_autoencoder),
+    "speech": ("speech_features", train_speech_autoencoder),
+}
+
+
+def _autoencoder_pipeline(modality: str) -> Pipeline:
+    samples, train = _MODALITIES[modality]
+    template = Pipeline(
+        [
+            Node(
+                train,
+                ["samples", "metadata", "params:embeddings"],
+                ["autoencoder", "training_history"],
+                name="train_autoencoder",
+            ),
+            Node(
+                embed_samples,
+                ["autoencoder", "samples", "params:embeddings"],
+                "embeddings",
+                name="embed_samples",
+            ),
+            Node(
+                measure_reconstruction,
+                ["autoencoder", "samples", "metadata", "params:embeddings"],
+                "reconstruction_metrics",
+                name="measure_reconstruction",
+            ),
+            Node(
+                plot_reconstructions,
+                ["autoencoder", "samples", "metadata", "params:embeddings"],
+                "reconstruction_figure",
+                name="plot_reconstructions",
+            ),
+        ]
+    )
+    return Pipeline(
+        template,
+        namespace=modality,
+        inputs={"samples": samples, "metadata": "metadata"},
+        parameters={"params:embeddings"},
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    speech_audio = Pipeline(
+        [
+            Node(
+                render_speech_examples,
+                ["speech.autoencoder", "speech_features", "metadata", "params:embeddings"],
+                "speech.reconstruction_audio",
+                name="render_speech_examples",
+                namespace="speech",
+            )
+        ]
+    )
+    return sum((_autoencoder_pipeline(m) for m in _MODALITIES), Pipeline([])) + speech_audio

@@ -1,0 +1,166 @@
+"""The embeddings nodes and pipeline on small synthetic data, without a Kedro session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from kedro.validation.exceptions import ParameterValidationError
+from kedro.validation.parameter_validator import ParameterValidator
+from matplotlib.figure import Figure
+from pydantic import ValidationError
+
+from cemap.models import load_autoencoder
+from cemap.pipelines.embeddings import create_pipeline
+from cemap.pipelines.embeddings.nodes import (
+    embed_samples,
+    measure_reconstruction,
+    plot_reconstructions,
+    render_speech_examples,
+    train_image_autoencoder,
+    train_speech_autoencoder,
+    train_text_autoencoder,
+)
+from cemap.pipelines.embeddings.params import EmbeddingsParams
+from cemap.settings import CONFIG_LOADER_ARGS
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TINY = {
+    "device": "cpu",
+    "progress": False,
+    "n_examples": 2,
+    "image": {"channels": 4, "latent_dim": 8, "training": {"epochs": 2, "batch_size": 16}},
+    "text": {"embedding_dim": 8, "word_dim": 8, "hidden_dim": 16, "training": {"epochs": 2}},
+    "speech": {
+        "channels": 8,
+        "latent_dim": 8,
+        "audio": {"griffin_lim_iterations": 2},
+        "training": {"epochs": 2},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def params() -> EmbeddingsParams:
+    return EmbeddingsParams.model_validate(TINY)
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic_data, params):
+    metadata, images, speech = synthetic_data
+    return {
+        "image": (train_image_autoencoder(images, metadata, params), images),
+        "text": (train_text_autoencoder(metadata, metadata, params), metadata),
+        "speech": (train_speech_autoencoder(speech, metadata, params), speech),
+    }
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "speech"])
+def test_training_node_gives_checkpoint_and_history(trained, modality):
+    (checkpoint, history), _ = trained[modality]
+    assert checkpoint["modality"] == modality
+    assert load_autoencoder(checkpoint).modality == modality
+    assert list(history["epoch"]) == [1.0, 2.0]
+    assert {"train/loss", "val/loss", "seconds"} <= set(history.columns)
+    assert checkpoint["training"]["epochs_run"] == 2
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "speech"])
+def test_embeddings_cover_every_row_in_order(synthetic_data, trained, params, modality):
+    metadata = synthetic_data[0]
+    (checkpoint, _), samples = trained[modality]
+    embeddings = embed_samples(checkpoint, samples, params)
+    assert embeddings.shape == (len(metadata), 8) and embeddings.dtype == np.float32
+    # Row order: embedding a slice gives the same rows.
+    part = samples.iloc[5:9] if modality == "text" else samples[5:9]
+    np.testing.assert_allclose(embed_samples(checkpoint, part, params), embeddings[5:9], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("modality", "keys"),
+    [
+        ("image", {"test/mse", "test/psnr"}),
+        ("text", {"test/token_accuracy", "test/exact_sentence_rate"}),
+        ("speech", {"test/log_mel_mse"}),
+    ],
+)
+def test_reconstruction_metrics_and_figures(synthetic_data, trained, params, modality, keys):
+    metadata = synthetic_data[0]
+    (checkpoint, _), samples = trained[modality]
+    metrics = measure_reconstruction(checkpoint, samples, metadata, params)
+    assert keys <= set(metrics) and metrics["n_test"] == (metadata["split"] == "test").sum()
+    assert metrics["modality"] == modality and "samples_per_second" in metrics
+    assert isinstance(plot_reconstructions(checkpoint, samples, metadata, params), Figure)
+
+
+def test_speech_examples_are_audio(synthetic_data, trained, params):
+    metadata = synthetic_data[0]
+    (checkpoint, _), speech = trained["speech"]
+    clips = render_speech_examples(checkpoint, speech, metadata, params)
+    assert len(clips) == 2 * params.n_examples
+    assert all(name.endswith(("_input", "_reconstruction")) for name in clips)
+    waveform, rate = next(iter(clips.values()))
+    assert rate == 16000 and waveform.ndim == 1 and np.abs(waveform).max() <= 1
+
+
+def test_labels_never_reach_training(synthetic_data, params):
+    metadata, images, _ = synthetic_data
+    unlabelled = metadata[["sample_id", "split", "text"]]
+    checkpoint, _ = train_text_autoencoder(unlabelled, unlabelled, params)
+    assert embed_samples(checkpoint, unlabelled, params).shape[0] == len(metadata)
+    train_image_autoencoder(images, unlabelled, params)
+
+
+def test_pipeline_runs_on_an_in_memory_catalog(synthetic_data, params):
+    metadata, images, speech = synthetic_data
+    pipeline = create_pipeline()
+    catalog = DataCatalog(
+        {
+            "metadata": MemoryDataset(metadata),
+            "images": MemoryDataset(images),
+            "speech_features": MemoryDataset(speech),
+            "params:embeddings": MemoryDataset(params, copy_mode="assign"),
+        }
+    )
+    SequentialRunner().run(pipeline, catalog)
+    for modality in ("image", "text", "speech"):
+        assert catalog.load(f"{modality}.embeddings").shape == (len(metadata), 8)
+        assert catalog.load(f"{modality}.reconstruction_metrics")["modality"] == modality
+    assert len(catalog.load("speech.reconstruction_audio")) == 4
+
+
+def test_namespaces_and_inputs():
+    pipeline = create_pipeline()
+    assert pipeline.inputs() == {"metadata", "images", "speech_features", "params:embeddings"}
+    for modality in ("image", "text", "speech"):
+        assert {f"{modality}.autoencoder", f"{modality}.embeddings"} <= pipeline.all_outputs()
+
+
+@pytest.mark.parametrize("env", ["base", "smoke"])
+def test_parameter_files_validate(env):
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS)
+    params = EmbeddingsParams.model_validate(loader["parameters"]["embeddings"])
+    assert params.image.latent_dim == (64 if env == "base" else 8)
+    assert params.speech.audio.n_fft == loader["parameters"]["data_generation"]["speech"]["n_fft"]
+
+
+def test_bad_parameters_are_rejected():
+    with pytest.raises(ValidationError, match="beta"):
+        EmbeddingsParams.model_validate({"image": {"beta": -1}})
+    with pytest.raises(ValidationError, match="device"):
+        EmbeddingsParams.model_validate({"device": "tpu"})
+    with pytest.raises(ValidationError, match="epoch"):
+        EmbeddingsParams.model_validate({"text": {"training": {"epoch": 3}}})
+
+
+def test_kedro_validates_the_typed_parameters_before_running():
+    validator = ParameterValidator({"embeddings": create_pipeline()})
+    validated = validator.validate_raw_params({"embeddings": TINY})
+    assert isinstance(validated["embeddings"], EmbeddingsParams)
+    bad = {**TINY, "image": {**TINY["image"], "beta": -1}}
+    with pytest.raises(ParameterValidationError, match="beta"):
+        validator.validate_raw_params({"embeddings": bad})
