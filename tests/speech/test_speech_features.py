@@ -114,3 +114,29 @@ def test_draw_utterances_is_seeded_uniform_and_inclusive():
 def test_draw_utterances_rejects_bad_arguments(voices, rates, match):
     with pytest.raises(ValueError, match=match):
         draw_utterances(["red one"], voices, rates, (30, 70), np.random.default_rng(0))
+
+
+def test_render_log_mels_in_chunks_equals_one_pass(tmp_path):
+    from cemap.speech import Utterance, log_mel_features, render_log_mels, render_speech
+
+    utterances = [
+        Utterance(text, voice, 170, 50)
+        for text in ("red three and blue seven", "a green zero next to a cyan one")
+        for voice in ("en-us", "en-gb+f3")
+    ] + [Utterance("yellow four on the left and magenta nine on the right", "en-us", 150, 40)]
+    waveforms, _ = render_speech(utterances, "espeak", tmp_path, workers=1, progress=False)
+    expected = log_mel_features(waveforms, 22050, n_frames=32, hop_length=400)
+    features, stats, cropped = render_log_mels(
+        utterances,
+        "espeak",
+        tmp_path,
+        workers=1,
+        chunk_size=2,
+        progress=False,
+        n_frames=64,
+        hop_length=400,
+    )
+    np.testing.assert_array_equal(features, expected)
+    assert stats.cached == len(utterances) and stats.rendered == 0
+    # 32 frames x 25 ms = 0.8 s: every one of these sentences is longer.
+    assert cropped == len(utterances)

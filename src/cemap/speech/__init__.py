@@ -22,6 +22,7 @@ from cemap.speech.rendering import (
     RenderStats,
     backend_sample_rate,
     check_backend_available,
+    render_log_mels,
     render_speech,
 )
 from cemap.speech.utterances import (
@@ -56,6 +57,7 @@ __all__ = [
     "count_cropped",
     "draw_utterances",
     "log_mel_features",
+    "render_log_mels",
     "render_speech",
     "resample_to",
 ]

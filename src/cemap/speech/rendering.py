@@ -303,3 +303,51 @@ def render_speech(
         stats.seconds,
     )
     return waveforms, stats
+
+
+def render_log_mels(
+    utterances: Sequence[Utterance],
+    backend: str,
+    cache_dir: str | Path,
+    *,
+    workers: int = 2,
+    chunk_size: int = 2048,
+    progress: bool = True,
+    **feature_options: int,
+) -> tuple[np.ndarray, RenderStats, int]:
+    """Log-mel features of every utterance, ``(N, n_mels, n_frames)`` float32, in order.
+
+    Speaks and featurises ``chunk_size`` utterances at a time, so only one chunk of
+    waveforms is ever held (18k clips at 22 kHz would take ~5 GB at once).
+    ``feature_options`` go to :func:`log_mel_features`. Also returns the summed render
+    stats and how many clips were cropped to fit ``n_frames``.
+    """
+    from tqdm.auto import tqdm
+
+    from cemap.speech.features import count_cropped, log_mel_features
+
+    started = time.perf_counter()
+    cropping = {k: feature_options[k] for k in ("n_frames", "hop_length") if k in feature_options}
+    parts, rendered, cached, damaged, cropped, sample_rate = [], 0, 0, 0, 0, 0
+    chunks = range(0, len(utterances), chunk_size)
+    for start in tqdm(chunks, desc=f"speech ({backend})", unit="chunk", disable=not progress):
+        waveforms, stats = render_speech(
+            utterances[start : start + chunk_size], backend, cache_dir, workers, progress=False
+        )
+        parts.append(log_mel_features(waveforms, stats.sample_rate, **feature_options))
+        cropped += count_cropped(waveforms, stats.sample_rate, **cropping)
+        rendered, cached, damaged = (
+            rendered + stats.rendered,
+            cached + stats.cached,
+            damaged + stats.damaged,
+        )
+        sample_rate = stats.sample_rate
+    total = RenderStats(
+        rendered=rendered,
+        cached=cached,
+        seconds=time.perf_counter() - started,
+        sample_rate=sample_rate or backend_sample_rate(backend),
+        damaged=damaged,
+        workers=workers,
+    )
+    return np.concatenate(parts) if parts else np.empty((0,), np.float32), total, cropped

@@ -17,9 +17,8 @@ from cemap.speech import (
     DEFAULT_VOICES,
     Utterance,
     check_backend_available,
-    count_cropped,
     draw_utterances,
-    log_mel_features,
+    render_log_mels,
     render_speech,
 )
 
@@ -117,8 +116,15 @@ def _utterances(metadata: pd.DataFrame) -> list[Utterance]:
 def synthesize_speech(metadata: pd.DataFrame, params: DataGenerationParams) -> np.ndarray:
     """``(N, n_mels, n_frames) float32`` log-mel features of every sentence, spoken by its voice."""
     speech = params.speech
-    waveforms, stats = render_speech(
-        _utterances(metadata), speech.backend, speech.cache_dir, workers=speech.workers
+    features, stats, cropped = render_log_mels(
+        _utterances(metadata),
+        speech.backend,
+        speech.cache_dir,
+        workers=speech.workers,
+        n_mels=speech.n_mels,
+        n_frames=speech.n_frames,
+        n_fft=speech.n_fft,
+        hop_length=speech.hop_length,
     )
     logger.info(
         "Speech: %d clips rendered, %d from cache, %.1f s (%s backend).",
@@ -127,19 +133,15 @@ def synthesize_speech(metadata: pd.DataFrame, params: DataGenerationParams) -> n
         stats.seconds,
         speech.backend,
     )
-    frames = {"n_frames": speech.n_frames, "hop_length": speech.hop_length}
-    cropped = count_cropped(waveforms, stats.sample_rate, **frames)
     if cropped:
         logger.warning(
             "%d of %d clips are longer than speech.n_frames=%d frames and were cropped; "
             "raise n_frames or the rate range to keep every word.",
             cropped,
-            len(waveforms),
+            len(features),
             speech.n_frames,
         )
-    return log_mel_features(
-        waveforms, stats.sample_rate, n_mels=speech.n_mels, n_fft=speech.n_fft, **frames
-    )
+    return features
 
 
 def export_examples(
