@@ -133,7 +133,7 @@ def test_render_log_mels_in_chunks_equals_one_pass(tmp_path):
         workers=1,
         chunk_size=2,
         progress=False,
-        n_frames=64,
+        n_frames=32,
         hop_length=400,
     )
     np.testing.assert_array_equal(features, expected)
