@@ -1,0 +1,193 @@
+"""Project commands added to ``kedro``: ``kedro kfp compile`` (Kubeflow Pipelines v2).
+
+Kedro loads ``cli`` from this module into the project's command list; the built-in
+commands (``kedro run`` ...) stay as they are. ``run`` is re-exported because
+``python -m cemap`` / ``cemap`` look it up here once this module exists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from kedro.framework.cli.project import run  # noqa: F401 - see module docstring
+from kedro.framework.cli.utils import CONTEXT_SETTINGS, _split_params, split_string
+from kedro.framework.startup import ProjectMetadata
+
+from cemap.kubeflow.plan import GROUP_BY_CHOICES
+
+
+@click.group(context_settings=CONTEXT_SETTINGS, name="cemap")
+def cli() -> None:
+    """CEMap project commands."""
+
+
+@cli.group()
+def kfp() -> None:
+    """Kubeflow Pipelines (KFP v2): compile Kedro pipelines to a pipeline YAML."""
+
+
+def _env_vars(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+    pairs = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"'{item}' is not NAME=VALUE.", ctx=ctx, param=param)
+        pairs[name.strip()] = value
+    return pairs
+
+
+def _kedro_params(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, dict]:
+    # Parsed exactly as `kedro run --params` will parse it in every task, so errors show now.
+    return value, _split_params(ctx, param, value)
+
+
+@kfp.command("compile")
+@click.option(
+    "--pipelines",
+    "-p",
+    "pipeline_names",
+    default="__default__",
+    show_default=True,
+    callback=split_string,
+    help="Comma-separated registered pipelines to compile.",
+)
+@click.option(
+    "--image", required=True, help="Container image with this project installed (Dockerfile)."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="pipeline.yaml",
+    show_default=True,
+    help="Where to write the KFP pipeline YAML.",
+)
+@click.option(
+    "--env",
+    "-e",
+    default="cloud",
+    show_default=True,
+    help="Kedro env every task runs with; its catalog must persist every hand-off between tasks.",
+)
+@click.option(
+    "--group-by",
+    type=click.Choice(GROUP_BY_CHOICES),
+    default="node",
+    show_default=True,
+    help="One task per Kedro node, or per registered pipeline.",
+)
+@click.option(
+    "--gpu-nodes",
+    default="training",
+    show_default=True,
+    callback=split_string,
+    help="Comma-separated node names or tags whose tasks request GPUs; '' for none.",
+)
+@click.option("--gpu-count", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--accelerator-type", default="nvidia.com/gpu", show_default=True)
+@click.option(
+    "--params",
+    default="",
+    callback=_kedro_params,
+    help="Parameters for every task, as `kedro run --params` (k=v,...); the default of the "
+    "pipeline's `kedro_params` input, which a run can override.",
+)
+@click.option(
+    "--mlflow-tracking-uri",
+    default=None,
+    help="Set MLFLOW_TRACKING_URI in every task (the cloud env logs there).",
+)
+@click.option(
+    "--env-var",
+    "env_vars",
+    multiple=True,
+    callback=_env_vars,
+    help="NAME=VALUE set in every task, e.g. AWS_ENDPOINT_URL=http://minio:9000. Not for "
+    "secrets: the YAML holds it in clear.",
+)
+@click.option(
+    "--name", "pipeline_name", default=None, help="KFP pipeline name [cemap-<pipelines>]."
+)
+@click.option(
+    "--enable-caching/--disable-caching",
+    default=False,
+    show_default=True,
+    help="KFP step caching; off because tasks exchange data through storage KFP does not see.",
+)
+@click.pass_context
+def compile_(
+    ctx: click.Context,
+    pipeline_names: list[str],
+    image: str,
+    output: Path,
+    env: str,
+    group_by: str,
+    gpu_nodes: list[str],
+    gpu_count: int,
+    accelerator_type: str,
+    params: tuple[str, dict],
+    mlflow_tracking_uri: str | None,
+    env_vars: dict[str, str],
+    pipeline_name: str | None,
+    enable_caching: bool,
+) -> None:
+    """Compile Kedro pipelines into a Kubeflow Pipelines v2 YAML.
+
+    Each task runs `kedro run --nodes=<node> --env=<env> --params=<kedro_params>` (or
+    `--pipelines=<name>` with --group-by pipeline) in IMAGE, after the tasks writing what it
+    reads. Fails, naming them, if a dataset handed between tasks is not persisted in ENV.
+    """
+    from cemap.kubeflow.plan import MemoryHandoffError
+    from cemap.kubeflow.project import compile_project_pipeline
+
+    metadata = ctx.obj
+    project_path = metadata.project_path if isinstance(metadata, ProjectMetadata) else Path.cwd()
+    params_text, runtime_params = params
+    if mlflow_tracking_uri:
+        env_vars = {"MLFLOW_TRACKING_URI": mlflow_tracking_uri, **env_vars}
+    gpu_source = ctx.get_parameter_source("gpu_nodes")
+    try:
+        compiled = compile_project_pipeline(
+            project_path,
+            pipeline_names=pipeline_names,
+            image=image,
+            output=output,
+            env=env,
+            group_by=group_by,
+            gpu_selectors=gpu_nodes,
+            require_gpu_match=gpu_source is not click.core.ParameterSource.DEFAULT,
+            params=params_text,
+            runtime_params=runtime_params,
+            pipeline_name=pipeline_name,
+            accelerator_type=accelerator_type,
+            accelerator_count=gpu_count,
+            env_vars=env_vars,
+            enable_caching=enable_caching,
+        )
+    except (MemoryHandoffError, ValueError, ImportError) as exc:
+        # Not KedroCliError: outside an `except` block it prints "NoneType: None", not the message.
+        raise click.ClickException(str(exc)) from exc
+
+    gpu = [step.name for step in compiled.steps if step.gpu]
+    edges = sum(len(parents) for parents in compiled.dependencies.values())
+    click.echo(
+        f"Wrote {compiled.output}: {len(compiled.steps)} task(s), one per {group_by}, "
+        f"{edges} dependenc{'y' if edges == 1 else 'ies'}, env '{env}', image {image}."
+    )
+    click.echo(f"GPU ({gpu_count} x {accelerator_type}): {', '.join(gpu) or 'none'}.")
+    if compiled.data_root:
+        click.echo(f"Tasks read and write datasets under {compiled.data_root}.")
+    if compiled.local_datasets:
+        click.secho(
+            f"Warning: {len(compiled.local_datasets)} dataset(s) handed between tasks are at "
+            f"plain paths ({', '.join(compiled.local_datasets)}); pods share them only on a "
+            f"volume they all mount. Use an object-store data_root (conf/cloud/globals.yml).",
+            fg="yellow",
+        )
+    if "MLFLOW_TRACKING_URI" not in env_vars:
+        click.secho(
+            "Note: no --mlflow-tracking-uri; the cloud env's tasks need MLFLOW_TRACKING_URI "
+            "set in their pods some other way, or they fail at start.",
+            fg="yellow",
+        )
