@@ -1,0 +1,201 @@
+"""The joint embedding model: per-modality Gaussian encoders and decoders over a shared latent.
+
+Every joint objective (the paper's proxy-variable objective now, the baselines later) shares
+this base — normalisation, encoders q_m(z | e_m), decoders p_m(e_m | z), translation between
+modalities — and differs only in the ``objective`` module it is built with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from cemap.joint.distances import DiagonalGaussian
+from cemap.joint.objectives import make_objective
+
+MODALITIES = ("image", "text", "speech")
+DEFAULT_PAIRS = [["image", "text"], ["image", "speech"], ["text", "speech"]]
+
+
+@dataclass
+class JointConfig:
+    """Everything needed to rebuild a joint model; ``dataclasses.asdict`` gives the plain dict
+    stored in checkpoints.
+
+    ``embedding_dims`` maps each modality to its embedding width and fixes the order in which
+    ``JointEmbeddingModel.loss`` takes its arguments.
+    """
+
+    embedding_dims: dict[str, int]
+    latent_dim: int = 16
+    hidden_dim: int = 256
+    objective: str = "proxy_variable"
+    beta: float = 0.5  # weight of KL(q_m ‖ N(0, I))
+    gamma: float = 1.0  # weight of the cross-reconstructions rec(e_n, dec_n(z_m)); 0 disables
+    distance: str = "wasserstein2"  # kl | symmetric_kl | wasserstein2 | mmd
+    constraint: str = "lagrangian"  # penalty | lagrangian
+    pairs: list[list[str]] = field(default_factory=lambda: [list(p) for p in DEFAULT_PAIRS])
+    epsilon: float = 0.5  # the bound D(q_m, q_n) ≤ ε
+    multiplier_init: float = 1.0  # λ of the penalty, or λ's starting value for the Lagrangian
+    dual_lr: float = 0.01  # η of the dual ascent
+    mmd_kernel: str = "imq"
+    mmd_samples: int = 8
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.embedding_dims)
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.SiLU())
+    return nn.Sequential(*layers)
+
+
+class EmbeddingNormalizer(nn.Module):
+    """Standardises one modality's embeddings with the training mean and std (buffers)."""
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit(self, embeddings: Tensor) -> None:
+        """Set mean and std from ``(N, D)`` training embeddings."""
+        self.mean.copy_(embeddings.mean(dim=0))
+        self.std.copy_(embeddings.std(dim=0).clamp_min(1e-6))
+
+    def forward(self, embeddings: Tensor) -> Tensor:
+        return (embeddings - self.mean) / self.std
+
+    def inverse(self, normalized: Tensor) -> Tensor:
+        return normalized * self.std + self.mean
+
+
+class GaussianEncoder(nn.Module):
+    """q_m(z | e_m) = N(μ_m, diag σ_m²) from a normalised embedding ``(N, D)``."""
+
+    def __init__(self, embedding_dim: int, hidden_dim: int, latent_dim: int) -> None:
+        super().__init__()
+        self.net = _mlp([embedding_dim, hidden_dim, hidden_dim, 2 * latent_dim])
+
+    def forward(self, x: Tensor) -> DiagonalGaussian:
+        # float32 even under autocast: KLs and distances of low-precision logvars drift.
+        mu, logvar = self.net(x).float().chunk(2, dim=-1)
+        return DiagonalGaussian(mu, logvar.clamp(-8.0, 8.0))
+
+
+class EmbeddingDecoder(nn.Module):
+    """The mean of p_m(e_m | z): a normalised embedding ``(..., D)`` from ``z`` ``(..., d)``."""
+
+    def __init__(self, latent_dim: int, hidden_dim: int, embedding_dim: int) -> None:
+        super().__init__()
+        self.net = _mlp([latent_dim, hidden_dim, hidden_dim, embedding_dim])
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).float()
+
+
+class JointEmbeddingModel(nn.Module):
+    """Encoders, decoders and normalisers for every modality plus one training objective.
+
+    ``loss(*embeddings)`` takes raw ``(N, D_m)`` embeddings in ``config.modalities`` order and
+    returns the objective's scalar terms (key ``"loss"`` is optimised); the training loop calls
+    ``after_optimizer_step`` after each step. ``encode``/``decode``/``translate`` work on raw
+    (unnormalised) embeddings.
+    """
+
+    def __init__(self, config: JointConfig) -> None:
+        super().__init__()
+        unknown = {m for pair in config.pairs for m in pair} - set(config.modalities)
+        if unknown:
+            raise ValueError(
+                f"pairs={config.pairs} name modalities {sorted(unknown)} that have no "
+                f"embedding_dims entry; known modalities: {list(config.modalities)}."
+            )
+        self.config = config
+        self.modalities = config.modalities
+        dims, h, d = config.embedding_dims, config.hidden_dim, config.latent_dim
+        self.normalizers = nn.ModuleDict({m: EmbeddingNormalizer(dims[m]) for m in dims})
+        self.encoders = nn.ModuleDict({m: GaussianEncoder(dims[m], h, d) for m in dims})
+        self.decoders = nn.ModuleDict({m: EmbeddingDecoder(d, h, dims[m]) for m in dims})
+        self.objective = make_objective(config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def fit_normalizers(self, *embeddings: Tensor) -> None:
+        """Store each modality's training mean/std; arguments in ``modalities`` order."""
+        for m, e in zip(self.modalities, embeddings, strict=True):
+            self.normalizers[m].fit(e.to(self.device, torch.float32))
+
+    def forward(self, *embeddings: Tensor) -> dict[str, Tensor]:
+        x = {m: self.normalizers[m](e) for m, e in zip(self.modalities, embeddings, strict=True)}
+        return self.objective(self, x)
+
+    def loss(self, *embeddings: Tensor) -> dict[str, Tensor]:
+        """The objective's terms for one batch of raw embeddings (``"loss"`` is optimised)."""
+        return self(*embeddings)
+
+    def after_optimizer_step(self, terms: dict[str, Tensor]) -> None:
+        """Let the objective update non-gradient state (the Lagrange multipliers)."""
+        self.objective.after_optimizer_step(terms)
+
+    def _as_tensor(self, embeddings: Tensor | np.ndarray) -> Tensor:
+        return torch.as_tensor(embeddings, dtype=torch.float32).to(self.device)
+
+    def encode(self, embeddings: Tensor | np.ndarray, modality: str) -> DiagonalGaussian:
+        """q_modality(z | e) for raw embeddings ``(N, D_modality)``."""
+        x = self.normalizers[modality](self._as_tensor(embeddings))
+        return self.encoders[modality](x)
+
+    def decode(self, z: Tensor, modality: str) -> Tensor:
+        """Raw embeddings ``(..., D_modality)`` decoded from latents ``(..., latent_dim)``."""
+        return self.normalizers[modality].inverse(self.decoders[modality](z))
+
+    @torch.no_grad()
+    def latent_means(self, embeddings: Tensor | np.ndarray, modality: str) -> Tensor:
+        """Posterior means μ_modality ``(N, latent_dim)``: the proxy variables' point estimates."""
+        return self.encode(embeddings, modality).mu
+
+    @torch.no_grad()
+    def translate(
+        self,
+        e_source: Tensor | np.ndarray,
+        source: str,
+        target: str,
+        use_mean: bool = True,
+        n_samples: int = 1,
+    ) -> Tensor:
+        """Target-modality embeddings from source-modality embeddings ``(N, D_source)``.
+
+        z is the posterior mean (``use_mean``) or drawn from q_source; returns ``(N, D_target)``
+        for one sample, ``(N, n_samples, D_target)`` for several (which needs ``use_mean=False``:
+        the mean would give identical copies).
+        """
+        for name in (source, target):
+            if name not in self.modalities:
+                raise ValueError(f"modality {name!r} is not one of {list(self.modalities)}.")
+        if n_samples > 1 and use_mean:
+            raise ValueError(
+                f"n_samples={n_samples} with use_mean=True would repeat one output; "
+                "pass use_mean=False to draw samples from q(z | source)."
+            )
+        q = self.encode(e_source, source)
+        if n_samples == 1:
+            z = q.mu if use_mean else q.rsample()
+        else:
+            z = q.rsample(n_samples).transpose(0, 1)  # (N, n_samples, d)
+        return self.decode(z, target)
