@@ -1,0 +1,44 @@
+"""The joint latent space over image, text and speech embeddings (DESIGN.md §4).
+
+``JointEmbeddingModel`` holds one Gaussian encoder and one decoder per modality; the paper's
+``ProxyVariableObjective`` trains it with a distance constraint between the modalities'
+posteriors; ``ConditionalGenerator`` turns it into any-to-any generation.
+"""
+
+from cemap.joint.checkpoint import joint_checkpoint, load_joint_model, save_joint_model
+from cemap.joint.constraints import Constraint, LagrangianConstraint, PenaltyConstraint
+from cemap.joint.distances import (
+    DISTANCES,
+    DiagonalGaussian,
+    kl_divergence,
+    kl_to_standard_normal,
+    mmd,
+    symmetric_kl,
+    wasserstein2,
+)
+from cemap.joint.generation import ConditionalGenerator
+from cemap.joint.model import MODALITIES, JointConfig, JointEmbeddingModel
+from cemap.joint.objectives import OBJECTIVES, Objective, ProxyVariableObjective
+
+__all__ = [
+    "DISTANCES",
+    "MODALITIES",
+    "OBJECTIVES",
+    "ConditionalGenerator",
+    "Constraint",
+    "DiagonalGaussian",
+    "JointConfig",
+    "JointEmbeddingModel",
+    "LagrangianConstraint",
+    "Objective",
+    "PenaltyConstraint",
+    "ProxyVariableObjective",
+    "joint_checkpoint",
+    "kl_divergence",
+    "kl_to_standard_normal",
+    "load_joint_model",
+    "mmd",
+    "save_joint_model",
+    "symmetric_kl",
+    "wasserstein2",
+]
