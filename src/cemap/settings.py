@@ -7,6 +7,8 @@ from pathlib import Path
 
 from kedro.utils import find_kedro_project
 
+from cemap.hooks import MissingInputsHook
+
 
 def _project_root() -> str:
     """The project root, found from the working directory the way the kedro CLI finds it."""
@@ -30,3 +32,6 @@ CONFIG_LOADER_ARGS = {
         "cemap.mlflow_tracking_uri": _mlflow_tracking_uri,
     },
 }
+
+# Fail before any node runs when an input another pipeline writes was never persisted.
+HOOKS = (MissingInputsHook(),)

@@ -1,0 +1,148 @@
+"""Thin adapters from ``params:joint_latent`` and the catalog's arrays to ``cemap.joint``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from cemap.joint import JointConfig, JointEmbeddingModel, joint_checkpoint, load_joint_model
+from cemap.joint.alignment import alignment_report
+from cemap.joint.generation import ConditionalGenerator
+from cemap.joint.synthetic import ATTRIBUTES
+from cemap.models import load_autoencoder
+from cemap.pipelines.joint_latent.params import JointLatentParams
+from cemap.training import TrainConfig, fit
+
+logger = logging.getLogger(__name__)
+
+
+def _embeddings(
+    metadata: pd.DataFrame, image: np.ndarray, text: np.ndarray, speech: np.ndarray
+) -> dict[str, np.ndarray]:
+    embeddings = {"image": image, "text": text, "speech": speech}
+    for modality, array in embeddings.items():
+        if array.ndim != 2 or array.shape[0] != len(metadata):
+            raise ValueError(
+                f"{modality}.embeddings has shape {array.shape}, expected ({len(metadata)}, D): "
+                "one row per metadata row. Re-run `kedro run --pipelines=embeddings` so the "
+                "embeddings match the current metadata."
+            )
+    return {m: np.asarray(e, dtype=np.float32) for m, e in embeddings.items()}
+
+
+def _split_tensors(
+    embeddings: dict[str, np.ndarray], split: np.ndarray, name: str
+) -> tuple[torch.Tensor, ...]:
+    mask = split == name
+    if not mask.any():
+        raise ValueError(
+            f"metadata has no rows with split == {name!r}; the joint model needs them."
+        )
+    return tuple(torch.from_numpy(e[mask]) for e in embeddings.values())
+
+
+def train_joint_model(
+    metadata: pd.DataFrame,
+    image_embeddings: np.ndarray,
+    text_embeddings: np.ndarray,
+    speech_embeddings: np.ndarray,
+    params: JointLatentParams,
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Fit the joint model on the train split, early-stopping on val: (checkpoint, history)."""
+    embeddings = _embeddings(metadata, image_embeddings, text_embeddings, speech_embeddings)
+    split = metadata["split"].to_numpy()
+    config = JointConfig(
+        embedding_dims={m: e.shape[1] for m, e in embeddings.items()},
+        **params.model.model_dump(),
+    )
+    model = JointEmbeddingModel(config)
+    train = _split_tensors(embeddings, split, "train")
+    val = _split_tensors(embeddings, split, "val")
+    model.fit_normalizers(*train)
+    result = fit(model, train, val, TrainConfig(**params.training.model_dump(), name="joint"))
+    logger.info(
+        "joint model: best epoch %d of %d, %.0f samples/s",
+        result.best_epoch,
+        len(result.history),
+        result.samples_per_second,
+    )
+    return joint_checkpoint(result.model), result.history
+
+
+def encode_latent_means(
+    joint_model: dict[str, Any],
+    image_embeddings: np.ndarray,
+    text_embeddings: np.ndarray,
+    speech_embeddings: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior means z_m ``(N, latent_dim)`` float32 of every sample, per modality."""
+    model = load_joint_model(joint_model)
+    inputs = {"image": image_embeddings, "text": text_embeddings, "speech": speech_embeddings}
+    means = {m: model.latent_means(e, m).numpy().astype(np.float32) for m, e in inputs.items()}
+    return means["image"], means["text"], means["speech"]
+
+
+def report_alignment(
+    joint_model: dict[str, Any],
+    metadata: pd.DataFrame,
+    image_embeddings: np.ndarray,
+    text_embeddings: np.ndarray,
+    speech_embeddings: np.ndarray,
+    params: JointLatentParams,
+) -> dict[str, float]:
+    """Linear-probe accuracies of the latents on test and the test distances D(q_m, q_n)."""
+    embeddings = _embeddings(metadata, image_embeddings, text_embeddings, speech_embeddings)
+    split = metadata["split"].to_numpy()
+    report = alignment_report(
+        load_joint_model(joint_model),
+        embeddings,
+        {a: metadata[a].to_numpy() for a in ATTRIBUTES},
+        train_mask=split == "train",
+        test_mask=split == "test",
+        max_train=params.report.probe_max_train,
+        seed=params.training.seed,
+    )
+    for m in embeddings:
+        logger.info("linear probe on z_%s (test): %.3f", m, report[f"probe/{m}/mean"])
+    logger.info("text→image probe on z_text (test): %.3f", report["probe/text_to_image/mean"])
+    return report
+
+
+def plot_prompt_grid(
+    joint_model: dict[str, Any],
+    image_autoencoder: dict[str, Any],
+    metadata: pd.DataFrame,
+    text_embeddings: np.ndarray,
+    params: JointLatentParams,
+) -> Figure:
+    """Test sentences (rows) → the image from the mean of q_text, then samples drawn from it."""
+    n_prompts, n_samples = params.report.n_prompts, params.report.n_samples
+    test = np.flatnonzero(metadata["split"].to_numpy() == "test")
+    # One prompt per template first, so the grid shows the phrasings the model has to handle.
+    _, first_of_template = np.unique(metadata["template_id"].to_numpy()[test], return_index=True)
+    firsts = test[np.sort(first_of_template)]
+    rows = np.concatenate([firsts, np.setdiff1d(test, firsts)])[:n_prompts]
+
+    autoencoder: nn.Module = load_autoencoder(image_autoencoder)
+    generator = ConditionalGenerator(load_joint_model(joint_model), {"image": autoencoder})
+    prompts = text_embeddings[rows]
+    means = generator.generate("text", prompts, "image", embeddings=True)
+    samples = generator.generate(
+        "text", prompts, "image", n_samples=n_samples, use_mean=False, embeddings=True
+    ).reshape(len(rows), n_samples, *means.shape[1:])
+
+    figure = Figure(figsize=(1.6 * (n_samples + 1), 1.0 * len(rows) + 0.4), layout="constrained")
+    axes = figure.subplots(len(rows), n_samples + 1, squeeze=False)
+    for r, row in enumerate(rows):
+        for c, image in enumerate([means[r], *samples[r]]):
+            axes[r, c].imshow(image)
+            axes[r, c].set_axis_off()
+        axes[r, 0].set_title(metadata["text"].iloc[row], fontsize=7, loc="left")
+    figure.suptitle("text → image: mean of q_text (left), samples (right)", fontsize=8)
+    return figure

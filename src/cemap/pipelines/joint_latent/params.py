@@ -1,0 +1,72 @@
+"""Typed schema of ``params:joint_latent``; Kedro validates it before any node runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cemap.joint.model import DEFAULT_PAIRS, MODALITIES
+
+_KEY = "joint_latent"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JointModelParams(_Strict):
+    """Fields of ``cemap.joint.JointConfig`` (the embedding widths come from the data)."""
+
+    latent_dim: int = Field(16, ge=1)
+    hidden_dim: int = Field(256, ge=1)
+    objective: Literal["proxy_variable"] = "proxy_variable"
+    beta: float = Field(0.5, ge=0)
+    gamma: float = Field(1.0, ge=0)
+    distance: Literal["kl", "symmetric_kl", "wasserstein2", "mmd"] = "wasserstein2"
+    constraint: Literal["penalty", "lagrangian"] = "lagrangian"
+    pairs: list[tuple[str, str]] = Field(default_factory=lambda: [tuple(p) for p in DEFAULT_PAIRS])
+    epsilon: float = Field(0.5, ge=0)
+    multiplier_init: float = Field(1.0, ge=0)
+    dual_lr: float = Field(0.01, ge=0)
+    mmd_kernel: Literal["rbf", "imq"] = "imq"
+    mmd_samples: int = Field(8, ge=2)
+
+    @field_validator("pairs")
+    @classmethod
+    def _pairs(cls, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for m, n in pairs:
+            if m not in MODALITIES or n not in MODALITIES or m == n:
+                raise ValueError(
+                    f"{_KEY}.model.pairs contains [{m}, {n}]: each pair names two different "
+                    f"modalities out of {list(MODALITIES)}, e.g. [image, text]."
+                )
+        if len({frozenset(p) for p in pairs}) != len(pairs):
+            raise ValueError(f"{_KEY}.model.pairs={pairs} lists a pair twice.")
+        return pairs
+
+
+class TrainingParams(_Strict):
+    """Fields of ``cemap.training.TrainConfig``."""
+
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int = Field(5, ge=1)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    seed: int = 0
+    mixed_precision: bool = True
+    progress: bool = True
+
+
+class ReportParams(_Strict):
+    probe_max_train: int = Field(3000, ge=10)  # training rows of each linear probe (subsampled)
+    n_prompts: int = Field(6, ge=1)  # rows of the prompt grid: test sentences
+    n_samples: int = Field(5, ge=1)  # images drawn from q_text per prompt, next to the mean
+
+
+class JointLatentParams(_Strict):
+    model: JointModelParams = JointModelParams()
+    training: TrainingParams = TrainingParams()
+    report: ReportParams = ReportParams()

@@ -1,0 +1,159 @@
+"""The joint_latent pipeline on an in-memory catalog, its config, and the missing-input hook."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+from pydantic import ValidationError
+
+from cemap.checkpoint_dataset import TorchCheckpointDataset
+from cemap.hooks import missing_inputs_message
+from cemap.joint import load_joint_model
+from cemap.joint.synthetic import ATTRIBUTES, synthetic_paired_embeddings
+from cemap.models import ImageVAE, ImageVAEConfig, save_autoencoder
+from cemap.pipelines.joint_latent import create_pipeline
+from cemap.pipelines.joint_latent.params import JointLatentParams
+from tests.conftest import PROJECT_ROOT, make_project_copy, run_kedro
+
+DIMS = {"image": 12, "text": 8, "speech": 12}
+SPLITS = {"train": 240, "val": 60, "test": 60, "heldout": 20}
+
+
+def _inputs() -> dict[str, object]:
+    n = sum(SPLITS.values())
+    embeddings, labels = synthetic_paired_embeddings(n, DIMS, seed=0)
+    metadata = pd.DataFrame(
+        {
+            "sample_id": np.arange(n),
+            "split": np.repeat(list(SPLITS), list(SPLITS.values())),
+            **labels,
+            "text": [f"sentence {i}" for i in range(n)],
+            "template_id": np.arange(n) % 3,
+        }
+    )
+    torch.manual_seed(0)
+    image_autoencoder = ImageVAE(ImageVAEConfig(latent_dim=DIMS["image"], channels=4))
+    params = {
+        "model": {"latent_dim": 4, "hidden_dim": 16},
+        "training": {"epochs": 2, "batch_size": 64, "progress": False},
+        "report": {"probe_max_train": 100, "n_prompts": 2, "n_samples": 2},
+    }
+    return {
+        "metadata": metadata,
+        **{f"{m}.embeddings": e for m, e in embeddings.items()},
+        "image.autoencoder": save_autoencoder(image_autoencoder),
+        "params:joint_latent": JointLatentParams.model_validate(params),
+    }
+
+
+def test_pipeline_runs_on_an_in_memory_catalog(tmp_path):
+    pipeline = create_pipeline()
+    inputs = _inputs()
+    assert pipeline.inputs() == set(inputs)
+    catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
+    # On disk, as in conf/base: the runner frees consumed in-memory datasets.
+    catalog["joint_model"] = TorchCheckpointDataset(filepath=str(tmp_path / "joint_model.pt"))
+    SequentialRunner().run(pipeline, catalog)
+
+    model = load_joint_model(catalog.load("joint_model"))
+    assert model.config.embedding_dims == DIMS
+    history = catalog.load("joint_history")
+    assert len(history) == 2
+    assert {"train/loss", "val/loss", "val/distance/image_text", "val/lambda/text_speech"} <= set(
+        history[0]
+    )
+    n = len(inputs["metadata"])
+    for m in DIMS:
+        means = catalog.load(f"{m}.latent_means")
+        assert means.shape == (n, 4) and means.dtype == np.float32
+    report = catalog.load("joint_alignment_report")
+    for family in ("probe/image", "probe/text", "probe/speech", "probe/text_to_image"):
+        assert {f"{family}/{a}" for a in ATTRIBUTES} | {f"{family}/mean"} <= set(report)
+    assert report["distance/mean"] >= 0
+    assert isinstance(catalog.load("joint_prompt_grid"), Figure)
+
+
+def test_embeddings_of_the_wrong_length_name_the_pipeline_to_rerun():
+    inputs = _inputs()
+    inputs["text.embeddings"] = inputs["text.embeddings"][:-1]
+    catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
+    with pytest.raises(ValueError, match="kedro run --pipelines=embeddings"):
+        SequentialRunner().run(create_pipeline().only_nodes("train_joint_model"), catalog)
+
+
+def _yaml(path: str) -> dict:
+    return yaml.safe_load((PROJECT_ROOT / path).read_text())
+
+
+def test_base_and_smoke_parameters_validate():
+    base = _yaml("conf/base/parameters_joint_latent.yml")["joint_latent"]
+    assert JointLatentParams.model_validate(base) == JointLatentParams()  # yml = schema defaults
+    smoke = _yaml("conf/smoke/parameters_joint_latent.yml")["joint_latent"]
+    merged = {k: {**base[k], **smoke.get(k, {})} for k in base}
+    assert JointLatentParams.model_validate(merged).training.epochs <= 5
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ({"model": {"distance": "cosine"}}, "distance"),
+        ({"model": {"pairs": [["image", "image"]]}}, "two different modalities"),
+        ({"model": {"pairs": [["image", "text"], ["text", "image"]]}}, "twice"),
+        ({"training": {"epochs": 0}}, "epochs"),
+        ({"model": {"betta": 1.0}}, "betta"),
+    ],
+)
+def test_bad_parameters_are_rejected_with_the_key(override, match):
+    with pytest.raises(ValidationError, match=match):
+        JointLatentParams.model_validate(override)
+
+
+def test_every_output_is_persisted_with_a_viz_layer():
+    catalog = _yaml("conf/base/catalog_joint_latent.yml")
+    assert set(catalog) == create_pipeline().all_outputs()
+    assert all(entry["metadata"]["kedro-viz"]["layer"] for entry in catalog.values())
+
+
+def _node(inputs: list[str], outputs: list[str], name: str) -> Node:
+    return Node(lambda *args: [None] * len(outputs), inputs, outputs, name=name)
+
+
+def test_missing_inputs_message_names_every_upstream_pipeline_in_order():
+    pipelines = {
+        "data_generation": Pipeline(
+            [
+                _node(["params:x"], ["metadata"], "plan"),
+                _node(["metadata"], ["images"], "draw"),  # metadata is not a free output here
+            ]
+        ),
+        "embeddings": Pipeline([_node(["images", "metadata"], ["image.embeddings"], "emb")]),
+        "joint_latent": Pipeline([_node(["metadata", "image.embeddings"], ["joint"], "joint")]),
+    }
+    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    nothing = lambda name: False  # noqa: E731
+    message = missing_inputs_message(["image.embeddings", "metadata"], pipelines, nothing)
+    assert "'image.embeddings', 'metadata'" in message
+    assert "kedro run --pipelines=data_generation,embeddings`" in message
+    only_embeddings = missing_inputs_message(
+        ["image.embeddings"], pipelines, lambda name: name in {"images", "metadata"}
+    )
+    assert "kedro run --pipelines=embeddings`" in only_embeddings
+    assert missing_inputs_message(["raw_file"], pipelines, nothing) is None
+
+
+@pytest.mark.e2e
+def test_kedro_run_without_embeddings_says_which_pipelines_to_run_first(tmp_path):
+    project = make_project_copy(tmp_path / "project")
+    result = run_kedro(project, "run", "--pipelines=joint_latent", check=False)
+    assert result.returncode != 0
+    output = " ".join((result.stdout + result.stderr).split())  # undo the console's line wraps
+    assert "MissingPipelineInputsError" in output
+    assert "kedro run --pipelines=data_generation,embeddings`" in output
+    assert not (project / "data" / "06_models" / "joint_model.pt").exists()
