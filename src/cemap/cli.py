@@ -178,6 +178,12 @@ def compile_(
     click.echo(f"GPU ({gpu_count} x {accelerator_type}): {', '.join(gpu) or 'none'}.")
     if compiled.data_root:
         click.echo(f"Tasks read and write datasets under {compiled.data_root}.")
+    if compiled.unmatched_gpu_selectors:
+        click.secho(
+            f"Warning: --gpu-nodes {', '.join(compiled.unmatched_gpu_selectors)} matches no "
+            f"node name or tag here.",
+            fg="yellow",
+        )
     if compiled.local_datasets:
         click.secho(
             f"Warning: {len(compiled.local_datasets)} dataset(s) handed between tasks are at "

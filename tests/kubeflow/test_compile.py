@@ -100,7 +100,7 @@ def test_gpu_requests_go_to_the_named_nodes_only(name, registry, tmp_path):
         assert accelerator["resourceCount"] == "2"
 
 
-def test_unknown_gpu_selector_is_an_error(tmp_path):
+def test_gpu_selectors_matching_nothing_are_an_error_and_some_a_warning(tmp_path):
     with pytest.raises(ValueError, match="--gpu-nodes no_such_node matches no node name or tag"):
         compile_project_pipeline(
             PROJECT_ROOT,
@@ -110,6 +110,17 @@ def test_unknown_gpu_selector_is_an_error(tmp_path):
             gpu_selectors=["no_such_node"],
             require_gpu_match=True,
         )
+    # One list for several pipelines: names from the others are reported, not fatal.
+    compiled = compile_project_pipeline(
+        PROJECT_ROOT,
+        pipeline_names=["data_generation"],
+        image=IMAGE,
+        output=tmp_path / "p.yaml",
+        gpu_selectors=["compose_images", "no_such_node"],
+        require_gpu_match=True,
+    )
+    assert [s.name for s in compiled.steps if s.gpu] == ["compose_images"]
+    assert compiled.unmatched_gpu_selectors == ("no_such_node",)
 
 
 def test_group_by_pipeline_gives_one_task_per_registered_pipeline(registry, tmp_path):

@@ -38,6 +38,7 @@ class CompiledPipeline:
     dependencies: Mapping[str, tuple[str, ...]]
     data_root: str | None
     local_datasets: tuple[str, ...] = field(default=())
+    unmatched_gpu_selectors: tuple[str, ...] = field(default=())
 
 
 def select_pipelines(names: Sequence[str], group_by: GroupBy) -> tuple[Any, dict[str, Any]]:
@@ -143,7 +144,8 @@ def compile_project_pipeline(
 ) -> CompiledPipeline:
     """Check that every hand-off between steps is persisted in ``env``, then write the YAML.
 
-    ``params`` is the ``--params`` string every task passes to ``kedro run`` (and the
+    ``require_gpu_match`` (explicit ``--gpu-nodes``) makes selectors matching nothing an error,
+    and reports those matching nothing when others do. ``params`` is the ``--params`` string every task passes to ``kedro run`` (and the
     default of the KFP pipeline's ``kedro_params`` input); ``runtime_params`` is its parsed
     form, used to build the catalog the tasks will see. Raises ``MemoryHandoffError`` naming
     every dataset that would be a MemoryDataset in a pod.
@@ -152,7 +154,8 @@ def compile_project_pipeline(
     pipeline, groups = select_pipelines(names, group_by)
     steps = node_steps(pipeline) if group_by == "node" else pipeline_steps(groups)
     steps, unmatched = mark_gpu_steps(steps, gpu_selectors)
-    if unmatched and require_gpu_match:
+    # One --gpu-nodes list may serve several pipelines; matching none of it is a mistake.
+    if unmatched and require_gpu_match and not any(step.gpu for step in steps):
         tags = sorted({tag for step in steps for tag in step.tags})
         raise ValueError(
             f"--gpu-nodes {', '.join(sorted(unmatched))} matches no node name or tag of the "
@@ -186,4 +189,5 @@ def compile_project_pipeline(
         dependencies=step_dependencies(steps),
         data_root=globals_.get("data_root"),
         local_datasets=tuple(local),
+        unmatched_gpu_selectors=tuple(sorted(unmatched)) if require_gpu_match else (),
     )
