@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -41,24 +42,30 @@ class _FsspecFileDataset(AbstractDataset):
             return f.read()
 
     def _write_bytes(self, payload: bytes) -> None:
+        self._write_with(lambda f: f.write(payload))
+
+    def _write_with(self, write: Callable[[Any], object]) -> None:
+        """``write(file)`` into ``<path>.tmp``, then rename it to the final name."""
         path = self._path()
         self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
         tmp = f"{path}.tmp"
         with self._fs.open(tmp, "wb") as f:
-            f.write(payload)
+            write(f)
         self._fs.mv(tmp, path)
 
 
 class NpyDataset(_FsspecFileDataset):
-    """One NumPy array in a ``.npy`` file. Equal arrays give byte-identical files."""
+    """One NumPy array in a ``.npy`` file. Equal arrays give byte-identical files.
+
+    Arrays stream straight to and from the file: no second in-memory copy of large features.
+    """
 
     def _load(self) -> np.ndarray:
-        return np.load(io.BytesIO(self._read_bytes()), allow_pickle=False)
+        with self._fs.open(self._path(), "rb") as f:
+            return np.load(f, allow_pickle=False)
 
     def _save(self, data: np.ndarray) -> None:
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(data), allow_pickle=False)
-        self._write_bytes(buffer.getvalue())
+        self._write_with(lambda f: np.save(f, np.ascontiguousarray(data), allow_pickle=False))
 
 
 class WavDataset(_FsspecFileDataset):
@@ -71,5 +78,11 @@ class WavDataset(_FsspecFileDataset):
     def _save(self, data: tuple[np.ndarray, int]) -> None:
         waveform, sample_rate = data
         buffer = io.BytesIO()
-        sf.write(buffer, np.asarray(waveform, dtype=np.float32), int(sample_rate), format="WAV", subtype="PCM_16")
+        sf.write(
+            buffer,
+            np.asarray(waveform, dtype=np.float32),
+            int(sample_rate),
+            format="WAV",
+            subtype="PCM_16",
+        )
         self._write_bytes(buffer.getvalue())

@@ -328,13 +328,17 @@ def render_log_mels(
 
     started = time.perf_counter()
     cropping = {k: feature_options[k] for k in ("n_frames", "hop_length") if k in feature_options}
-    parts, rendered, cached, damaged, cropped, sample_rate = [], 0, 0, 0, 0, 0
+    features: np.ndarray | None = None
+    rendered, cached, damaged, cropped, sample_rate = 0, 0, 0, 0, 0
     chunks = range(0, len(utterances), chunk_size)
     for start in tqdm(chunks, desc=f"speech ({backend})", unit="chunk", disable=not progress):
         waveforms, stats = render_speech(
             utterances[start : start + chunk_size], backend, cache_dir, workers, progress=False
         )
-        parts.append(log_mel_features(waveforms, stats.sample_rate, **feature_options))
+        chunk = log_mel_features(waveforms, stats.sample_rate, **feature_options)
+        if features is None:
+            features = np.empty((len(utterances), *chunk.shape[1:]), dtype=np.float32)
+        features[start : start + len(chunk)] = chunk
         cropped += count_cropped(waveforms, stats.sample_rate, **cropping)
         rendered, cached, damaged = (
             rendered + stats.rendered,
@@ -350,4 +354,6 @@ def render_log_mels(
         damaged=damaged,
         workers=workers,
     )
-    return np.concatenate(parts) if parts else np.empty((0,), np.float32), total, cropped
+    if features is None:
+        features = np.empty((0, 0, 0), dtype=np.float32)
+    return features, total, cropped
