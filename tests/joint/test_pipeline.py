@@ -15,11 +15,11 @@ from pydantic import ValidationError
 
 from cemap.checkpoint_dataset import TorchCheckpointDataset
 from cemap.hooks import missing_inputs_message
-from cemap.joint import load_joint_model
+from cemap.joint import JointConfig, load_joint_model
 from cemap.joint.synthetic import ATTRIBUTES, synthetic_paired_embeddings
 from cemap.models import ImageVAE, ImageVAEConfig, save_autoencoder
 from cemap.pipelines.joint_latent import create_pipeline
-from cemap.pipelines.joint_latent.params import JointLatentParams
+from cemap.pipelines.joint_latent.params import JointLatentParams, JointModelParams
 from tests.conftest import PROJECT_ROOT, make_project_copy, run_kedro
 
 DIMS = {"image": 12, "text": 8, "speech": 12}
@@ -157,3 +157,10 @@ def test_kedro_run_without_embeddings_says_which_pipelines_to_run_first(tmp_path
     assert "MissingPipelineInputsError" in output
     assert "kedro run --pipelines=data_generation,embeddings`" in output
     assert not (project / "data" / "06_models" / "joint_model.pt").exists()
+
+
+def test_schema_defaults_are_the_joint_config_defaults():
+    defaults = JointConfig(embedding_dims={})
+    for key, value in JointModelParams().model_dump().items():
+        expected = getattr(defaults, key)
+        assert value == (expected if key != "pairs" else [tuple(p) for p in expected]), key

@@ -45,6 +45,9 @@ class JointConfig:
     mmd_kernel: str = "imq"
     mmd_samples: int = 8
 
+    def __post_init__(self) -> None:
+        self.pairs = [list(pair) for pair in self.pairs]  # tuples from YAML/pydantic → plain lists
+
     @property
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.embedding_dims)
