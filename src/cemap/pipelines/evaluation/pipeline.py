@@ -1,0 +1,138 @@
+"""evaluation: judges trained for scoring, then coherence, alignment, quality, figures, report."""
+
+from kedro.pipeline import Node, Pipeline
+
+from cemap.pipelines.evaluation.nodes import (
+    collect_metrics,
+    export_image_to_speech_examples,
+    generate_images_for_evaluation,
+    judge_real_data,
+    measure_alignment,
+    measure_quality,
+    plot_latents_and_curves,
+    score_coherence,
+    train_image_judge_node,
+    train_speech_judge_node,
+)
+
+P = "params:evaluation"
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                train_image_judge_node,
+                ["images", "metadata", P],
+                ["image_judge", "image_judge_history"],
+                name="train_image_judge",
+                tags=["training"],
+            ),
+            Node(
+                train_speech_judge_node,
+                ["speech_features", "metadata", P],
+                ["speech_judge", "speech_judge_history"],
+                name="train_speech_judge",
+                tags=["training"],
+            ),
+            Node(
+                judge_real_data,
+                ["image_judge", "speech_judge", "images", "speech_features", "metadata"],
+                "judge_metrics",
+                name="judge_real_data",
+            ),
+            Node(
+                generate_images_for_evaluation,
+                [
+                    "joint_model",
+                    "image.autoencoder",
+                    "text.embeddings",
+                    "speech.embeddings",
+                    "metadata",
+                    P,
+                ],
+                ["generated_images", "generated_images_index"],
+                name="generate_images_for_evaluation",
+            ),
+            Node(
+                score_coherence,
+                [
+                    "generated_images",
+                    "generated_images_index",
+                    "image_judge",
+                    "speech_judge",
+                    "joint_model",
+                    "text.autoencoder",
+                    "speech.autoencoder",
+                    "image.embeddings",
+                    "text.embeddings",
+                    "speech.embeddings",
+                    "metadata",
+                    P,
+                ],
+                ["coherence_metrics", "confusion_text_to_image"],
+                name="score_coherence",
+            ),
+            Node(
+                measure_alignment,
+                [
+                    "joint_model",
+                    "image.embeddings",
+                    "text.embeddings",
+                    "speech.embeddings",
+                    "image.latent_means",
+                    "text.latent_means",
+                    "speech.latent_means",
+                    "metadata",
+                    P,
+                ],
+                "alignment_metrics",
+                name="measure_alignment",
+            ),
+            Node(
+                measure_quality,
+                [
+                    "generated_images",
+                    "generated_images_index",
+                    "images",
+                    "image_judge",
+                    "joint_model",
+                    "image.autoencoder",
+                    "text.embeddings",
+                    "metadata",
+                    P,
+                ],
+                ["quality_metrics", "prompt_grid_test", "prompt_grid_heldout"],
+                name="measure_quality",
+            ),
+            Node(
+                plot_latents_and_curves,
+                [
+                    "image.latent_means",
+                    "text.latent_means",
+                    "speech.latent_means",
+                    "metadata",
+                    "image.training_history",
+                    "text.training_history",
+                    "speech.training_history",
+                    "joint_history",
+                    "image_judge_history",
+                    "speech_judge_history",
+                ],
+                ["latent_projection", "loss_curves", "training_curves"],
+                name="plot_latents_and_curves",
+            ),
+            Node(
+                export_image_to_speech_examples,
+                ["joint_model", "speech.autoencoder", "image.embeddings", "metadata", P],
+                "image_to_speech_examples",
+                name="export_image_to_speech_examples",
+            ),
+            Node(
+                collect_metrics,
+                ["judge_metrics", "coherence_metrics", "alignment_metrics", "quality_metrics"],
+                ["evaluation_metrics", "mlflow_metrics", "report_markdown", "report_html"],
+                name="collect_metrics",
+            ),
+        ]
+    )
