@@ -8,6 +8,7 @@ from pathlib import Path
 from kedro.utils import find_kedro_project
 
 from cemap.hooks import MissingInputsHook
+from cemap.tracking import FlatParametersHook
 
 
 def _project_root() -> str:
@@ -33,5 +34,6 @@ CONFIG_LOADER_ARGS = {
     },
 }
 
-# Fail before any node runs when an input another pipeline writes was never persisted.
-HOOKS = (MissingInputsHook(),)
+# Fail before any node runs when an input another pipeline writes was never persisted;
+# log typed parameters to MLflow one key each.
+HOOKS = (MissingInputsHook(), FlatParametersHook())
