@@ -1,0 +1,234 @@
+"""The served model: an MLflow pyfunc "sentence or waveform -> image".
+
+Input, a ``pandas.DataFrame`` with one row per request and the optional columns
+
+- ``text``: a sentence (``str``), e.g. ``"red three and blue seven"``;
+- ``audio``: a waveform, a list of floats in [-1, 1] (interleaved frames when ``channels > 1``);
+- ``sample_rate``: the rate of ``audio`` in Hz (default: the rate the speech model was trained at;
+  other rates are resampled);
+- ``channels``: channels of ``audio`` (default 1; stereo is averaged to mono).
+
+Each row gives ``text`` or ``audio``. Integer columns cannot hold missing values (MLflow then
+refuses the float column), so a frame mixing text and audio rows gives every row a
+``sample_rate``/``channels`` (text rows ignore them). Output: the images, a ``numpy`` array ``(N, 28, 56, 3)
+uint8`` in row order (the signature declares it as a tensor; a REST server returns nested
+lists). ``mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": [...]}))``.
+
+Logging: ``build_pyfunc_model`` (a node) wraps the four trained checkpoints;
+``CrossModalModelDataset`` (the catalog) logs the model with them as artifacts, its signature
+and input example, and registers it as ``cemap-text-speech-to-image``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from kedro_mlflow.io.models import MlflowModelTrackingDataset
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema, TensorSpec
+from mlflow.types.schema import Array
+
+from cemap.generate import (
+    EXAMPLE_SENTENCE,
+    GenerationError,
+    check_sentence,
+    prepare_waveform,
+    speech_rate,
+)
+from cemap.joint.generation import ConditionalGenerator
+from cemap.models.persistence import MODALITIES
+
+REGISTERED_MODEL_NAME = "cemap-text-speech-to-image"
+#: Artifact key of each checkpoint inside the logged model.
+ARTIFACTS = {"joint": "joint_model", **{m: f"{m}_autoencoder" for m in MODALITIES}}
+IMAGE_SHAPE = (28, 56, 3)
+
+SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [
+            ColSpec("string", "text", required=False),
+            ColSpec(Array("double"), "audio", required=False),
+            ColSpec("long", "sample_rate", required=False),
+            ColSpec("long", "channels", required=False),
+        ]
+    ),
+    outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, *IMAGE_SHAPE))]),
+)
+INPUT_EXAMPLE = pd.DataFrame({"text": [EXAMPLE_SENTENCE]})
+#: What loading the model imports, pinned to this environment's versions. MLflow's own
+#: inference is slow (it loads the model in a subprocess) and misses torch. The cemap package
+#: is not on PyPI: serve from an environment with the project installed
+#: (``mlflow models serve --env-manager local`` or the project's image).
+SERVING_DISTRIBUTIONS = ("torch", "torchaudio", "numpy", "pandas", "tqdm", "kedro", "kedro-mlflow")
+
+
+def serving_requirements() -> list[str]:
+    """``pip_requirements`` for ``mlflow.pyfunc.log_model``: ``SERVING_DISTRIBUTIONS`` pinned
+    (local version labels such as ``+cpu`` dropped, so any build of the release installs)."""
+    return [f"{d}=={version(d).split('+')[0]}" for d in SERVING_DISTRIBUTIONS]
+
+
+class CrossModalImageModel(mlflow.pyfunc.PythonModel):
+    """Images from sentences or speech through the joint latent space (see module docstring).
+
+    ``checkpoints`` (``{"joint", "image", "text", "speech"}`` -> checkpoint dict) travel only
+    to ``CrossModalModelDataset``, which logs them as artifacts; they are never pickled.
+    """
+
+    def __init__(self, checkpoints: Mapping[str, dict[str, Any]] | None = None) -> None:
+        self.checkpoints = dict(checkpoints or {})
+        self.generator: ConditionalGenerator | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # MLflow cloudpickles the instance; the weights are artifacts, not part of the pickle.
+        return {**self.__dict__, "checkpoints": {}, "generator": None}
+
+    def write_checkpoints(self, folder: str | os.PathLike[str]) -> dict[str, str]:
+        """Save the checkpoints as ``.pt`` files in ``folder``; the ``artifacts`` dict for
+        ``mlflow.pyfunc.log_model``."""
+        missing = sorted(set(ARTIFACTS) - set(self.checkpoints))
+        if missing:
+            raise ValueError(f"CrossModalImageModel has no checkpoint for {missing}.")
+        paths = {}
+        for part, key in ARTIFACTS.items():
+            paths[key] = str(Path(folder) / f"{key}.pt")
+            torch.save(self.checkpoints[part], paths[key])
+        return paths
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        artifacts = context.artifacts
+        self.generator = ConditionalGenerator.from_checkpoints(
+            artifacts[ARTIFACTS["joint"]],
+            {m: artifacts[ARTIFACTS[m]] for m in MODALITIES},
+            device="auto",
+        )
+
+    def predict(
+        self,
+        context: mlflow.pyfunc.PythonModelContext | None,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> np.ndarray:
+        """``(N, 28, 56, 3) uint8`` images, one per row of ``model_input``."""
+        return images_for_requests(self.generator, model_input)
+
+
+def _present(value: Any) -> bool:
+    """A cell holds a value (not None/NaN; a list or array always counts)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return True
+    return value is not None and not pd.isna(value)
+
+
+def images_for_requests(generator: ConditionalGenerator, requests: pd.DataFrame) -> np.ndarray:
+    """One image per row of ``requests`` (columns as in the module docstring), in row order."""
+    rows = requests.reset_index(drop=True)
+    text = rows["text"] if "text" in rows else pd.Series([None] * len(rows))
+    audio = rows["audio"] if "audio" in rows else pd.Series([None] * len(rows))
+    text_rows, audio_rows = [], []
+    for i in range(len(rows)):
+        has_text, has_audio = _present(text[i]), _present(audio[i])
+        if has_text == has_audio:
+            raise GenerationError(
+                f"Row {i} gives {'both' if has_text else 'neither'} of `text` and `audio`; "
+                "give exactly one per row."
+            )
+        (text_rows if has_text else audio_rows).append(i)
+
+    images = np.zeros((len(rows), *IMAGE_SHAPE), dtype=np.uint8)
+    if text_rows:
+        sentences = [check_sentence(text[i], generator) for i in text_rows]
+        images[text_rows] = generator.generate("text", sentences, "image")
+    if audio_rows:
+        rate = speech_rate(generator)
+        clips = [
+            prepare_waveform(
+                np.asarray(audio[i], dtype=np.float32),
+                _int_cell(rows, "sample_rate", i, rate),
+                rate,
+                channels=_int_cell(rows, "channels", i, 1),
+                name=f"the audio of row {i}",
+            )
+            for i in audio_rows
+        ]
+        images[audio_rows] = generator.generate(
+            "speech", clips, "image", embeddings=False, sample_rate=rate
+        )
+    return images
+
+
+def _int_cell(rows: pd.DataFrame, column: str, i: int, default: int) -> int:
+    if column not in rows or not _present(rows[column][i]):
+        return default
+    return int(rows[column][i])
+
+
+def build_pyfunc_model(
+    joint_model: dict[str, Any],
+    image_autoencoder: dict[str, Any],
+    text_autoencoder: dict[str, Any],
+    speech_autoencoder: dict[str, Any],
+) -> CrossModalImageModel:
+    """The pyfunc model over the trained checkpoints (dicts, as the catalog loads them); save
+    it with ``CrossModalModelDataset``."""
+    return CrossModalImageModel(
+        {
+            "joint": joint_model,
+            "image": image_autoencoder,
+            "text": text_autoencoder,
+            "speech": speech_autoencoder,
+        }
+    )
+
+
+class CrossModalModelDataset(MlflowModelTrackingDataset):
+    """kedro-mlflow's ``MlflowModelTrackingDataset`` for a ``CrossModalImageModel``: the
+    ``mlflow.pyfunc`` ``python_model`` workflow, with the checkpoints as artifacts and this
+    module's signature and input example (Python objects, which YAML cannot hold).
+
+    ``save_args`` go to ``mlflow.pyfunc.log_model``; ``name`` defaults to
+    ``cross_modal_image_model`` and ``registered_model_name`` to ``cemap-text-speech-to-image``.
+    Loading gives the last logged pyfunc model (or ``load_args: {model_uri: ...}``).
+    """
+
+    def __init__(
+        self,
+        save_args: dict[str, Any] | None = None,
+        load_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        defaults = {
+            "name": "cross_modal_image_model",
+            "registered_model_name": REGISTERED_MODEL_NAME,
+            "signature": SIGNATURE,
+            "input_example": INPUT_EXAMPLE,
+            "pip_requirements": serving_requirements(),
+        }
+        super().__init__(
+            flavor="mlflow.pyfunc",
+            pyfunc_workflow="python_model",
+            load_args=load_args,
+            save_args={**defaults, **(save_args or {})},
+            metadata=metadata,
+        )
+
+    def _save(self, model: CrossModalImageModel) -> None:
+        if not self._logging_activated:  # kedro-mlflow turned tracking off for this run
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            self._save_args["artifacts"] = model.write_checkpoints(folder)
+            try:
+                super()._save(model)
+            finally:
+                # The checkpoints are logged; do not keep them (and the model) alive here.
+                del self._save_args["artifacts"]
+                self._save_args.pop("python_model", None)
