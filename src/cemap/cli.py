@@ -1,16 +1,19 @@
-"""Project commands added to ``kedro``: ``kedro kfp compile`` (Kubeflow Pipelines v2).
+"""Project commands: ``kedro kfp compile`` (Kubeflow Pipelines v2) and ``kedro generate``.
 
 Kedro loads ``cli`` from this module into the project's command list; the built-in
 commands (``kedro run`` ...) stay as they are. ``run`` is re-exported because
-``python -m cemap`` / ``cemap`` look it up here once this module exists.
+``python -m cemap`` looks it up here once this module exists. The ``cemap`` console script is
+``main``: ``cemap run`` (Kedro's run), ``cemap generate``, ``cemap kfp compile``.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import click
-from kedro.framework.cli.project import run  # noqa: F401 - see module docstring
+from kedro.framework.cli.project import run  # also what `python -m cemap` runs
 from kedro.framework.cli.utils import CONTEXT_SETTINGS, _split_params, split_string
 from kedro.framework.startup import ProjectMetadata
 
@@ -197,3 +200,135 @@ def compile_(
             "set in their pods some other way, or they fail at start.",
             fg="yellow",
         )
+
+
+@cli.command()
+@click.option("--text", help="A sentence, e.g. 'red three and blue seven'.")
+@click.option(
+    "--audio",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An audio file of a spoken sentence (WAV, FLAC, OGG; any rate, mono or stereo).",
+)
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["image", "text", "speech"]),
+    default="image",
+    show_default=True,
+    help="What to generate.",
+)
+@click.option(
+    "-n",
+    "--n-samples",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Outputs to generate; 1 is the posterior mean, more are draws from the posterior.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("generated"),
+    show_default=True,
+    help="A folder, or a file: .png (image), .txt (text) or .wav (speech; numbered if -n > 1).",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="An MLflow model URI (models:/cemap-text-speech-to-image/latest, runs:/<id>/...) "
+    "[default: the models of the last `kedro run` under the project's data/06_models].",
+)
+@click.option(
+    "--project-path",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The Kedro project [default: the one containing the working directory].",
+)
+@click.option(
+    "--env",
+    "-e",
+    default=None,
+    help="Kedro env whose data_root holds the local models, e.g. smoke [default: local].",
+)
+@click.pass_context
+def generate(
+    ctx: click.Context,
+    text: str | None,
+    audio: Path | None,
+    target: str,
+    n_samples: int,
+    out: Path,
+    model: str | None,
+    project_path: Path | None,
+    env: str | None,
+) -> None:
+    """Generate images, sentences or speech from a sentence (--text) or a recording (--audio)."""
+    from cemap import generate as generation
+
+    if (text is None) == (audio is None):
+        raise click.UsageError("Give exactly one of --text and --audio.")
+    # Resampling and downmixing are reported, not errors.
+    logging.getLogger(generation.__name__).setLevel(logging.INFO)
+    project = _project_path(ctx, project_path)
+    try:
+        data_root = _data_root(project, env) if model is None else "data"
+        generator = generation.load_generator(model, project, data_root)
+        if text is not None:
+            generated = generation.generate_from_text(generator, text, target, n_samples)
+        else:
+            clip = generation.read_audio(audio)
+            generated = generation.generate_from_audio(
+                generator, [clip], target, n_samples, names=[str(audio)]
+            )
+        samples = generation.samples_of(generated, 0, n_samples)
+        rate = generation.speech_rate(generator) if target == "speech" else None
+        paths = generation.write_outputs(samples, target, out, sample_rate=rate)
+    except generation.GenerationError as exc:
+        raise click.ClickException(str(exc)) from None
+    if target == "text":
+        for sentence in samples:
+            click.echo(sentence)
+    click.echo(f"Wrote {', '.join(str(p) for p in paths)}.")
+
+
+def _project_path(ctx: click.Context, given: Path | None) -> Path:
+    if given is not None:
+        return given.resolve()
+    if isinstance(ctx.obj, ProjectMetadata):  # under `kedro generate`
+        return ctx.obj.project_path
+    from kedro.utils import find_kedro_project
+
+    return find_kedro_project(Path.cwd()) or Path.cwd()
+
+
+def _data_root(project: Path, env: str | None) -> str:
+    """``data_root`` of ``env`` in the project's ``globals.yml`` (``data`` without conf)."""
+    if not (project / "conf").is_dir():
+        return "data"
+    from kedro.config import OmegaConfigLoader
+
+    from cemap.settings import CONFIG_LOADER_ARGS
+
+    with warnings.catch_warnings():  # Kedro's own OmegaConf deprecation notes, not the user's
+        warnings.filterwarnings("ignore", "register_new_resolver", UserWarning)
+        loader = OmegaConfigLoader(str(project / "conf"), env=env, **CONFIG_LOADER_ARGS)
+        return str(loader["globals"].get("data_root", "data"))
+
+
+def console() -> click.Group:
+    """The ``cemap`` command group: Kedro's ``run`` beside the project commands."""
+    return click.Group(
+        "cemap",
+        commands={"run": run, "generate": generate, "kfp": kfp},
+        context_settings=CONTEXT_SETTINGS,
+        help="CEMap: `cemap run` runs the Kedro pipelines (as `kedro run`); `cemap generate` "
+        "generates from a sentence or a recording.",
+    )
+
+
+def main(*args, **kwargs):
+    """The ``cemap`` console script (pyproject ``[project.scripts]``)."""
+    from kedro.framework.project import configure_project
+
+    configure_project(Path(__file__).parent.name)
+    return console().main(*args, **kwargs)

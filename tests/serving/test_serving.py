@@ -8,8 +8,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from kedro.io import DataCatalog
+from PIL import Image
 
+from cemap.cli import generate
 from cemap.generate import GenerationError
 from cemap.joint.generation import ConditionalGenerator
 from cemap.serving import (
@@ -110,3 +113,19 @@ def test_bad_requests_are_explained(registered):
 def test_model_without_checkpoints_cannot_be_logged(mlflow_store):
     with mlflow.start_run(experiment_id=mlflow_store), pytest.raises(Exception, match="joint"):
         CrossModalModelDataset().save(CrossModalImageModel())
+
+
+def test_generate_command_takes_the_generator_from_an_mlflow_uri(registered, tmp_path):
+    out = tmp_path / "from_registry.png"
+    result = CliRunner().invoke(
+        generate,
+        ["--text", SENTENCE, "--model", LATEST, "--project-path", str(tmp_path), "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert np.asarray(Image.open(out)).shape == (28, 56, 3)
+    missing = CliRunner().invoke(
+        generate,
+        ["--text", SENTENCE, "--model", "models:/no-such-model/1", "--project-path", str(tmp_path)],
+    )
+    assert missing.exit_code != 0 and "Cannot load the MLflow model" in missing.output
+    assert "Traceback" not in missing.output
