@@ -57,3 +57,11 @@ def smoke_data_project(tmp_path_factory) -> Path:
     project = make_project_copy(tmp_path_factory.mktemp("smoke") / "project")
     run_kedro(project, "run", "--env", "smoke", "--pipelines", "data_generation")
     return project
+
+
+@pytest.fixture(scope="session")
+def smoke_trained_project(smoke_data_project) -> Path:
+    """``smoke_data_project`` after ``kedro run --env smoke --pipelines=embeddings,joint_latent``
+    (data_generation has run there already): trained models under data/smoke/06_models."""
+    run_kedro(smoke_data_project, "run", "--env", "smoke", "--pipelines=embeddings,joint_latent")
+    return smoke_data_project

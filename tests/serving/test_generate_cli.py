@@ -168,3 +168,19 @@ def test_notebook_api_matches_the_command(tiny_project, tmp_path):
     images = generate_from_text(generator, "red three and blue seven")
     invoke(tiny_project, "--text", "red three and blue seven", "--out", str(tmp_path / "a.png"))
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")), images[0])
+
+
+@pytest.mark.e2e
+def test_env_picks_the_data_root_of_a_real_run(smoke_trained_project, tmp_path):
+    out = tmp_path / "smoke.png"
+    result = invoke(
+        smoke_trained_project,
+        "--env",
+        "smoke",
+        "--text",
+        "red three and blue seven",
+        "--out",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert np.asarray(Image.open(out)).shape == (28, 56, 3)
