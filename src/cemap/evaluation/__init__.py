@@ -1,0 +1,1 @@
+"""Evaluation: judges, metrics, figures and the report (scoring only; never trains an embedding)."""

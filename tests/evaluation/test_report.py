@@ -1,0 +1,63 @@
+"""The report shows every metric it is given, in markdown and standalone HTML."""
+
+from __future__ import annotations
+
+from cemap.evaluation.report import render_report
+
+METRICS = {
+    "coherence/text_to_image/test/strict": 0.93,
+    "coherence/text_to_image/test/digit_left": 0.97,
+    "coherence/text_to_image/heldout/strict": 0.71,
+    "coherence/text_to_image/heldout/digit_left": 0.9,
+    "coherence/image_to_text/test/color_right": 0.99,
+    "coherence/speech_to_image/test/strict": 0.86,
+    "retrieval/text_to_image/test/recall@1": 0.4,
+    "retrieval/text_to_image/test/recall@10": 0.8,
+    "alignment/w2/image_text/test": 0.12,
+    "frechet/text_to_image/test": 3.5,
+    "diversity/text_to_image/test": 1.25,
+    "joint/epochs": 40.0,
+}
+JUDGES = {
+    "image/test": {
+        "strict": 0.96,
+        "digit_left": 0.985,
+        "color_left": 1.0,
+        "digit_right": 0.975,
+        "color_right": 1.0,
+    },
+    "speech/test": {"strict": 0.8, "digit_left": 0.9},
+}
+FIGURES = {
+    "text → image samples": "figures/prompt grid.png",
+    "loss curves": "figures/loss_curves.png",
+}
+
+
+def test_report_contains_every_metric_name_in_both_formats():
+    markdown, html = render_report(METRICS, JUDGES, FIGURES)
+    for text in (markdown, html):
+        for name in METRICS:
+            assert name in text
+        for judge, scores in JUDGES.items():
+            for measure in scores:
+                assert f"judge/{judge}/{measure}" in text
+        assert "figures/loss_curves.png" in text
+
+
+def test_report_tables_and_quality_bars():
+    markdown, html = render_report(METRICS, JUDGES, FIGURES)
+    assert "| text_to_image/test | 93.0% | 97.0% |" in markdown
+    assert "| text_to_image/test | 40.0% | 80.0% |" in markdown  # recall@1, recall@10
+    assert "| coherence/text_to_image/heldout/strict | 71.0% | ≥ 80% | MISSED |" in markdown
+    assert "| judge/image/test/digit_right | 97.5% | ≥ 98% | MISSED |" in markdown
+    assert "| coherence/text_to_image/test/strict | 93.0% | ≥ 90% | met |" in markdown
+    assert "## Other metrics" in markdown and "joint/epochs" in markdown
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert '<img src="figures/prompt grid.png" alt="text → image samples">' in html
+
+
+def test_report_accepts_flat_judge_names_and_no_figures():
+    markdown, html = render_report({}, {"judge/image/test/strict": 0.5}, {})
+    assert "judge/image/test/strict" in markdown and "Figures" not in markdown
+    assert "<table>" in html
