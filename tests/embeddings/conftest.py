@@ -11,6 +11,7 @@ COLORS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
 DIGITS = ("zero", "one", "two", "three")
 TEMPLATES = ("{c1} {d1} and {c2} {d2}", "a {c1} {d1} next to a {c2} {d2}")
 SIZES = {"train": 48, "val": 16, "test": 16, "heldout": 8}
+SILENCE = float(np.log(np.float32(1e-6)))  # log(mel power + 1e-6) of digital silence
 
 
 def make_synthetic_data(
@@ -19,7 +20,7 @@ def make_synthetic_data(
     """``metadata``, ``images (N, 28, 56, 3) uint8`` and ``speech_features (N, 64, T) float32``.
 
     Each side of an image is a bar whose height says the digit, tinted by its colour; the
-    log-mel has a band per word, so the attributes are learnable without being MNIST or TTS.
+    log-mel has a band per word and trailing silence, so the attributes are learnable without being MNIST or TTS.
     """
     rng = np.random.default_rng(seed)
     n = sum(sizes.values())
@@ -42,16 +43,17 @@ def make_synthetic_data(
         for r in frame.itertuples()
     ]
     images = np.zeros((n, 28, 56, 3), dtype=np.uint8)
-    speech = rng.normal(-8, 0.5, size=(n, 64, n_frames)).astype(np.float32)
+    speech = rng.normal(-6, 0.5, size=(n, 64, n_frames)).astype(np.float32)
+    voiced = rng.integers(n_frames // 2, n_frames + 1, n)
     for i, r in enumerate(frame.itertuples()):
         for side, (digit, color) in enumerate(
             ((r.digit_left, r.color_left), (r.digit_right, r.color_right))
         ):
             height = 6 + 5 * digit
             images[i, 28 - height : 26, 28 * side + 10 : 28 * side + 18] = COLORS[color]
-            speech[
-                i, 8 * digit : 8 * digit + 8, side * n_frames // 2 : (side + 1) * n_frames // 2
-            ] += 4
+            half = voiced[i] // 2
+            speech[i, 8 * digit : 8 * digit + 8, side * half : (side + 1) * half] += 4
+        speech[i, :, voiced[i] :] = SILENCE  # digital silence after the clip, as TTS gives
     return frame, images, speech
 
 

@@ -21,7 +21,9 @@ from cemap.models import (
     save_autoencoder,
     to_waveform,
 )
+from cemap.models.speech_autoencoder import unstretch_time
 from cemap.training import TrainConfig, fit
+from tests.embeddings.conftest import SILENCE
 
 
 def _models(synthetic_data):
@@ -105,23 +107,41 @@ def test_text_autoencoder_layout_and_learning(synthetic_data):
     assert before < 0.2 and after > 0.6
 
 
-def test_speech_standardisation_and_waveform(synthetic_data):
+def test_speech_duration_normalisation(synthetic_data):
     _, _, speech = synthetic_data
     model = SpeechAutoencoder.from_training_data(SpeechAutoencoderConfig(channels=8), speech)
     x = model.inputs_from(speech)
-    standardised = (x - model.mean) / model.std
+    lengths = model.voiced_frames(x)
+    expected = [(row.max(axis=0) > SILENCE + 5).nonzero()[0].max() + 1 for row in speech]
+    assert lengths.tolist() == expected
+    content = model.content(x)
+    assert content.shape == (len(x), 64, model.config.content_frames)
+    standardised = (content - model.mean) / model.std
     assert standardised.mean().abs() < 1e-4 and (standardised.std() - 1).abs() < 0.05
-    assert model.decode(model.encode(x[:2])).shape == (2, 64, speech.shape[2])
-    audio = model.to_waveform(x[:2], n_iter=2)
+    # Stretching and stretching back keeps the clip and its trailing silence.
+    back = unstretch_time(content, lengths, x.shape[2], model.silence)
+    assert (back - x).pow(2).mean() < 0.1 * x.var()
+    assert torch.equal(model.voiced_frames(back), lengths)
+    # The last embedding dimension carries the duration through to the decoder.
+    z = model.encode(x)
+    assert torch.allclose(z[:, -1], torch.log(lengths / x.shape[2]))
+    assert torch.equal(model.voiced_frames(model.decode(z)), lengths)
+
+
+def test_speech_waveform(synthetic_data):
+    _, _, speech = synthetic_data
+    model = SpeechAutoencoder.from_training_data(SpeechAutoencoderConfig(channels=8), speech)
+    x = model.inputs_from(speech[:2])
+    audio = model.to_waveform(x, n_iter=2)
     hop = model.config.hop_length
     assert audio.shape == (2, hop * (speech.shape[2] - 1))
     assert torch.isfinite(audio).all() and audio.abs().max() <= 1
     assert to_waveform(x[0], n_iter=2).shape == (hop * (speech.shape[2] - 1),)
 
 
-def test_speech_frames_must_be_a_multiple_of_eight():
+def test_speech_content_frames_must_be_a_multiple_of_eight():
     with pytest.raises(ValueError, match="multiple of 8"):
-        SpeechAutoencoder(SpeechAutoencoderConfig(n_frames=130))
+        SpeechAutoencoder(SpeechAutoencoderConfig(content_frames=90))
 
 
 @pytest.mark.parametrize("modality", ["image", "text", "speech"])

@@ -1,15 +1,22 @@
 """Convolutional autoencoder for log-mel spectrograms; its bottleneck is the speech embedding.
 
-The mel bins are the channels of 1-D convolutions over time. Inputs are standardised per mel
-bin with the training set's mean and standard deviation (kept as buffers, so they travel with
-the weights); the decoder gives log-mel back in the original units.
+Speakers differ in rate, so the same word lands on different frames from clip to clip. The
+encoder therefore first cuts the trailing silence and stretches the voiced part to a fixed
+number of frames (no labels involved), and keeps the stretch factor as the last embedding
+dimension; the decoder draws the fixed-length content and stretches it back. In that
+duration-normalised time the mel bins are the channels of 1-D convolutions, standardised with
+the training set's per-bin mean and standard deviation (buffers, so they travel with the
+weights):
 
-    e = W flatten(conv(x_std)),   x_hat = deconv(e) * std + mean
-    loss = mean((x_hat_std - x_std)^2)
+    L = voiced frames of x,   c = stretch(x[:, :, :L], K),   c_std = (c - mean) / std
+    e = [W flatten(conv(c_std)),  log(L / T)]                 (the embedding, latent_dim)
+    x_hat = unstretch(deconv(e[:-1]) * std + mean, L = T exp(e[-1])), silence after L
+    loss = mean((deconv(e[:-1]) - c_std)^2)
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -25,18 +32,21 @@ _DOWNSAMPLING = 8  # three stride-2 convolutions
 @dataclass
 class SpeechAutoencoderConfig:
     n_mels: int = 64
-    n_frames: int = 128  # a multiple of 8
-    latent_dim: int = 64
+    n_frames: int = 160  # frames of the input features
+    content_frames: int = 96  # the voiced part is stretched to this many frames; a multiple of 8
+    latent_dim: int = 64  # latent_dim - 1 content dimensions and the log relative duration
     channels: int = 64
+    # A frame is voiced when its loudest mel bin is this far (natural log) above silence.
+    voiced_threshold: float = 5.0
     # How the features were computed, so a checkpoint alone can turn log-mels back into audio.
     sample_rate: int = 16000
     n_fft: int = 1024
     hop_length: int = 400
-    log_offset: float = 1e-6  # features are log(mel power + log_offset)
+    log_offset: float = 1e-6  # features are log(mel power + log_offset); silence = log(offset)
 
 
 class SpeechEncoder(nn.Module):
-    """Standardised log-mel ``(N, n_mels, T)`` -> embedding ``(N, latent_dim)``."""
+    """Standardised content ``(N, n_mels, K)`` -> content code ``(N, latent_dim - 1)``."""
 
     def __init__(self, config: SpeechAutoencoderConfig) -> None:
         super().__init__()
@@ -50,20 +60,20 @@ class SpeechEncoder(nn.Module):
             nn.SiLU(),
             nn.Flatten(),
         )
-        self.to_embedding = nn.Linear(c * config.n_frames // _DOWNSAMPLING, config.latent_dim)
+        self.to_code = nn.Linear(c * config.content_frames // _DOWNSAMPLING, config.latent_dim - 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.to_embedding(self.features(x))
+    def forward(self, content: torch.Tensor) -> torch.Tensor:
+        return self.to_code(self.features(content))
 
 
 class SpeechDecoder(nn.Module):
-    """Embedding ``(N, latent_dim)`` -> standardised log-mel ``(N, n_mels, T)``."""
+    """Content code ``(N, latent_dim - 1)`` -> standardised content ``(N, n_mels, K)``."""
 
     def __init__(self, config: SpeechAutoencoderConfig) -> None:
         super().__init__()
         c = config.channels
-        self.grid = (c, config.n_frames // _DOWNSAMPLING)
-        self.from_embedding = nn.Linear(config.latent_dim, c * self.grid[1])
+        self.grid = (c, config.content_frames // _DOWNSAMPLING)
+        self.from_code = nn.Linear(config.latent_dim - 1, c * self.grid[1])
         self.render = nn.Sequential(
             nn.SiLU(),
             nn.ConvTranspose1d(c, c, 4, stride=2, padding=1),
@@ -73,8 +83,8 @@ class SpeechDecoder(nn.Module):
             nn.ConvTranspose1d(c, config.n_mels, 4, stride=2, padding=1),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.render(self.from_embedding(z).view(-1, *self.grid))
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        return self.render(self.from_code(code).view(-1, *self.grid))
 
 
 class SpeechAutoencoder(nn.Module):
@@ -83,12 +93,15 @@ class SpeechAutoencoder(nn.Module):
 
     def __init__(self, config: SpeechAutoencoderConfig) -> None:
         super().__init__()
-        if config.n_frames % _DOWNSAMPLING:
+        if config.content_frames % _DOWNSAMPLING or config.content_frames <= 0:
             raise ValueError(
-                f"SpeechAutoencoder needs a number of frames divisible by {_DOWNSAMPLING}; got "
-                f"n_frames={config.n_frames}. Pad or crop the log-mel features to a multiple of 8."
+                f"SpeechAutoencoder needs content_frames to be a positive multiple of "
+                f"{_DOWNSAMPLING}; got content_frames={config.content_frames}."
             )
+        if config.latent_dim < 2:
+            raise ValueError(f"SpeechAutoencoder needs latent_dim >= 2; got {config.latent_dim}.")
         self.config = config
+        self.silence = math.log(config.log_offset)
         self.register_buffer("mean", torch.zeros(config.n_mels, 1))
         self.register_buffer("std", torch.ones(config.n_mels, 1))
         self.encoder = SpeechEncoder(config)
@@ -101,30 +114,47 @@ class SpeechAutoencoder(nn.Module):
         """A fresh autoencoder sized for ``features`` ``(N, n_mels, T)``, standardised by them."""
         _, n_mels, n_frames = features.shape
         model = cls(replace(config, n_mels=n_mels, n_frames=n_frames))
-        x = torch.from_numpy(np.asarray(features, dtype=np.float32))
-        model.mean.copy_(x.mean(dim=(0, 2))[:, None])
-        model.std.copy_(x.std(dim=(0, 2)).clamp_min(1e-3)[:, None])
+        content = model.content(torch.from_numpy(np.asarray(features, dtype=np.float32)))
+        model.mean.copy_(content.mean(dim=(0, 2))[:, None])
+        model.std.copy_(content.std(dim=(0, 2)).clamp_min(1e-3)[:, None])
         return model
 
     @staticmethod
     def inputs_from(features: np.ndarray) -> torch.Tensor:
-        """``(N, n_mels, T)`` log-mel array -> float32 tensor (standardising happens inside)."""
+        """``(N, n_mels, T)`` log-mel array -> float32 tensor (everything else happens inside)."""
         return torch.from_numpy(np.asarray(features, dtype=np.float32))
 
+    def voiced_frames(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` int64: frames up to and including the last voiced one (at least 2)."""
+        loud = log_mel.amax(dim=1) > self.silence + self.config.voiced_threshold
+        frames = torch.arange(log_mel.shape[2], device=log_mel.device)
+        return (torch.where(loud, frames, -1).amax(dim=1) + 1).clamp_min(2)
+
+    def content(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """The voiced part of ``(N, n_mels, T)`` log-mel stretched to ``(N, n_mels, K)``."""
+        return stretch_time(log_mel, self.voiced_frames(log_mel), self.config.content_frames)
+
     def encode(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """``(N, n_mels, T)`` log-mel -> embeddings ``(N, latent_dim)``."""
-        return self.encoder((log_mel - self.mean) / self.std)
+        """``(N, n_mels, T)`` log-mel -> embeddings ``(N, latent_dim)``; the last is log(L / T)."""
+        lengths = self.voiced_frames(log_mel)
+        content = stretch_time(log_mel, lengths, self.config.content_frames)
+        code = self.encoder((content - self.mean) / self.std)
+        duration = torch.log(lengths.to(code.dtype) / self.config.n_frames)
+        return torch.cat([code, duration[:, None]], dim=1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Embeddings ``(N, latent_dim)`` -> log-mel ``(N, n_mels, T)`` in the input's units."""
-        return self.decoder(z) * self.std + self.mean
+        content = self.decoder(z[:, :-1]) * self.std + self.mean
+        lengths = (self.config.n_frames * z[:, -1].exp()).round().clamp(2, self.config.n_frames)
+        return unstretch_time(content, lengths.long(), self.config.n_frames, self.silence)
 
     def reconstruct(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Decoded embedding of ``log_mel``, ``(N, n_mels, T)``."""
         return self.decode(self.encode(log_mel))
 
     def loss(self, log_mel: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = (log_mel - self.mean) / self.std
-        return {"loss": F.mse_loss(self.decoder(self.encoder(x)), x)}
+        content = (self.content(log_mel) - self.mean) / self.std
+        return {"loss": F.mse_loss(self.decoder(self.encoder(content)), content)}
 
     @staticmethod
     def reconstruction_metrics(
@@ -146,6 +176,32 @@ class SpeechAutoencoder(nn.Module):
         )
 
 
+def _interpolate(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``x (N, C, T)`` read at fractional frame ``positions (N, S)`` by linear interpolation."""
+    low = positions.floor().long().clamp(0, x.shape[2] - 1)
+    high = (low + 1).clamp(max=x.shape[2] - 1)
+    weight = (positions - low)[:, None, :].to(x.dtype)
+    index = low[:, None, :].expand(-1, x.shape[1], -1)
+    x_low = x.gather(2, index)
+    return x_low + weight * (x.gather(2, high[:, None, :].expand_as(index)) - x_low)
+
+
+def stretch_time(x: torch.Tensor, lengths: torch.Tensor, size: int) -> torch.Tensor:
+    """The first ``lengths[i]`` frames of each ``x[i]`` (``(N, C, T)``) resampled to ``size``."""
+    steps = torch.linspace(0, 1, size, device=x.device, dtype=torch.float64)
+    return _interpolate(x, steps[None] * (lengths[:, None] - 1))
+
+
+def unstretch_time(
+    c: torch.Tensor, lengths: torch.Tensor, n_frames: int, fill: float
+) -> torch.Tensor:
+    """``c (N, C, K)`` resampled to ``lengths[i]`` frames, then ``fill`` up to ``n_frames``."""
+    frames = torch.arange(n_frames, device=c.device, dtype=torch.float64)[None]
+    positions = (frames / (lengths[:, None] - 1) * (c.shape[2] - 1)).clamp(max=c.shape[2] - 1)
+    out = _interpolate(c, positions)
+    return out.masked_fill((frames >= lengths[:, None])[:, None, :], fill)
+
+
 def to_waveform(
     log_mel: torch.Tensor,
     sample_rate: int = 16000,
@@ -157,8 +213,9 @@ def to_waveform(
     """Griffin-Lim audio ``(..., samples)`` float32 in [-1, 1] from log-mel ``(..., n_mels, T)``.
 
     Undoes ``log(mel power + log_offset)``, maps mel bins back to a linear-frequency power
-    spectrogram (least squares, ``InverseMelScale``) and estimates the phase (``GriffinLim``, deterministic start).
-    The settings must be those the features were computed with.
+    spectrogram (least squares, ``InverseMelScale``) and estimates the phase (``GriffinLim``
+    from a fixed start, so the same input always gives the same audio). The settings must be
+    those the features were computed with.
     """
     log_mel = log_mel.detach().float().cpu()
     mel_power = (log_mel.exp() - log_offset).clamp_min(0.0)

@@ -71,8 +71,10 @@ class AudioParams(_Strict):
 
 
 class SpeechParams(_Strict):
-    latent_dim: int = Field(64, ge=1)
+    latent_dim: int = Field(64, ge=2, description="content dimensions + 1 for the duration")
     channels: int = Field(64, ge=1)
+    content_frames: int = Field(96, ge=8, multiple_of=8, description="voiced part stretched to")
+    voiced_threshold: float = Field(5.0, gt=0, description="log-mel above silence = voiced")
     audio: AudioParams = AudioParams()
     training: TrainingParams = TrainingParams()
 
@@ -80,6 +82,8 @@ class SpeechParams(_Strict):
         return SpeechAutoencoderConfig(
             latent_dim=self.latent_dim,
             channels=self.channels,
+            content_frames=self.content_frames,
+            voiced_threshold=self.voiced_threshold,
             sample_rate=self.audio.sample_rate,
             n_fft=self.audio.n_fft,
             hop_length=self.audio.hop_length,
