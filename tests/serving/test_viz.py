@@ -43,12 +43,6 @@ def test_every_persisted_dataset_has_a_layer(viz_build):
     assert [n["name"] for n in persisted if not n.get("layer")] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catalog layers form a cycle: <m>.autoencoder (models) -> <m>.embeddings "
-    "(model_input) -> joint_model (models), so kedro-viz turns the layer bands off; giving the "
-    "three <m>.autoencoder entries in conf/base/catalog_embeddings.yml `layer: feature` fixes it",
-)
 def test_layers_are_drawn(viz_build):
     main = json.loads((viz_build / "main").read_text())
     assert main["layers"], "kedro-viz found a cycle among the catalog's layers"

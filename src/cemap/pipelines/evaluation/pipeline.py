@@ -14,6 +14,7 @@ from cemap.pipelines.evaluation.nodes import (
     train_image_judge_node,
     train_speech_judge_node,
 )
+from cemap.serving import build_pyfunc_model
 
 P = "params:evaluation"
 
@@ -127,6 +128,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["joint_model", "speech.autoencoder", "image.embeddings", "metadata", P],
                 "image_to_speech_examples",
                 name="export_image_to_speech_examples",
+            ),
+            Node(
+                build_pyfunc_model,
+                ["joint_model", "image.autoencoder", "text.autoencoder", "speech.autoencoder"],
+                "cross_modal_image_model",
+                name="build_cross_modal_image_model",
             ),
             Node(
                 collect_metrics,
