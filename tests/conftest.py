@@ -65,3 +65,10 @@ def smoke_trained_project(smoke_data_project) -> Path:
     (data_generation has run there already): trained models under data/smoke/06_models."""
     run_kedro(smoke_data_project, "run", "--env", "smoke", "--pipelines=embeddings,joint_latent")
     return smoke_data_project
+
+
+@pytest.fixture(scope="session")
+def smoke_evaluated_project(smoke_trained_project) -> Path:
+    """``smoke_trained_project`` after ``kedro run --env smoke --pipelines=evaluation``."""
+    run_kedro(smoke_trained_project, "run", "--env", "smoke", "--pipelines=evaluation")
+    return smoke_trained_project

@@ -36,6 +36,7 @@ from cemap.joint.alignment import mean_distances
 from cemap.joint.checkpoint import load_joint_model
 from cemap.joint.generation import ConditionalGenerator
 from cemap.pipelines.evaluation.params import EvaluationParams
+from cemap.torch_runtime import seed_everything
 
 MODALITIES = ("image", "text", "speech")
 EVAL_SPLITS = ("test", "heldout")
@@ -238,6 +239,7 @@ def measure_quality(
         scores[metric_name("frechet", direction, split)] = frechet_distance(fake, real)
 
     generator = _generator(joint_model, {"image": image_autoencoder}, params)
+    seed_everything(params.seed)  # the samples drawn from q(z | text), so reruns score the same
     grids = []
     for split in EVAL_SPLITS:
         rows = _rows(metadata, split)[: params.diversity_prompts]

@@ -17,6 +17,7 @@ from cemap.joint.generation import ConditionalGenerator
 from cemap.joint.synthetic import ATTRIBUTES
 from cemap.models import load_autoencoder
 from cemap.pipelines.joint_latent.params import JointLatentParams
+from cemap.torch_runtime import seed_everything
 from cemap.training import TrainConfig, fit
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def train_joint_model(
         embedding_dims={m: e.shape[1] for m, e in embeddings.items()},
         **params.model.model_dump(),
     )
+    # The initial weights depend on the seed alone, not on what ran earlier in the process.
+    seed_everything(params.training.seed)
     model = JointEmbeddingModel(config)
     train = _split_tensors(embeddings, split, "train")
     val = _split_tensors(embeddings, split, "val")

@@ -1,0 +1,107 @@
+"""The whole job on the smoke env: metrics, MLflow run, registered model, determinism."""
+
+import json
+import shutil
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import make_project_copy, run_kedro
+
+pytestmark = pytest.mark.e2e
+
+MODEL_NAME = "cemap-text-speech-to-image"
+
+
+def _metrics(project):
+    return json.loads((project / "data/smoke/08_reporting/metrics.json").read_text())
+
+
+def _client(project):
+    mlflow.set_tracking_uri(f"sqlite:///{project}/mlflow.db")
+    return mlflow.MlflowClient()
+
+
+def test_metrics_cover_every_direction_and_split(smoke_evaluated_project):
+    metrics = _metrics(smoke_evaluated_project)
+    for source, target in [
+        ("text", "image"),
+        ("speech", "image"),
+        ("image", "text"),
+        ("image", "speech"),
+        ("text", "speech"),
+        ("speech", "text"),
+    ]:
+        for split in ("test", "heldout"):
+            for measure in ("strict", "digit_left", "color_left", "digit_right", "color_right"):
+                value = metrics[f"coherence/{source}_to_{target}/{split}/{measure}"]
+                assert 0.0 <= value <= 1.0
+    assert metrics["judge/text/test/strict"] == 1.0  # the rule-based judge reads real sentences
+    assert "retrieval/text_to_image/test/recall@10" in metrics
+    assert metrics["frechet/text_to_image/test"] >= 0
+    index = pd.read_parquet(
+        smoke_evaluated_project / "data/smoke/07_model_output/generated_images_index.parquet"
+    )
+    images = np.load(smoke_evaluated_project / "data/smoke/07_model_output/generated_images.npy")
+    assert images.shape == (len(index), 28, 56, 3) and images.dtype == np.uint8
+    assert set(index["direction"]) == {"text_to_image", "speech_to_image"}
+    report = (smoke_evaluated_project / "data/smoke/08_reporting/report.md").read_text()
+    assert "coherence" in report.lower() and "figures/prompt_grid_test.png" in report
+
+
+def test_mlflow_run_holds_params_metrics_artifacts_and_model(smoke_evaluated_project):
+    client = _client(smoke_evaluated_project)
+    runs = mlflow.search_runs(
+        experiment_names=["cemap"],
+        filter_string="tags.mlflow.runName = 'evaluation'",
+        output_format="list",
+    )
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["evaluation.image_judge.epochs"] == "1"  # typed params, one key each
+    assert "coherence/text_to_image/test/strict" in run.data.metrics
+    assert "retrieval/text_to_image/test/recall_at_1" in run.data.metrics
+    history = client.get_metric_history(run.info.run_id, "history/image_judge/train/loss")
+    assert [m.step for m in history] == list(range(len(history))) and history
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"report.md", "report.html", "figures"} <= artifacts
+    figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
+    assert "figures/prompt_grid_test.png" in figures
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/latest")
+    images = np.asarray(model.predict(pd.DataFrame({"text": ["red three and blue seven"]})))
+    assert images.shape == (1, 28, 56, 3) and images.dtype == np.uint8
+
+
+def test_a_failed_node_marks_the_run_failed(smoke_evaluated_project, tmp_path):
+    project = make_project_copy(tmp_path / "project")
+    shutil.copytree(smoke_evaluated_project / "data/smoke", project / "data/smoke")
+    (project / "data/smoke/06_models/image_judge.pt").write_bytes(b"not a checkpoint")
+    result = run_kedro(
+        project,
+        "run",
+        "--env",
+        "smoke",
+        "--pipelines=evaluation",
+        "--nodes=judge_real_data",
+        check=False,
+    )
+    assert result.returncode != 0
+    runs = (
+        mlflow.search_runs(experiment_names=["cemap"], output_format="list")
+        if _client(project)
+        else []
+    )
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_same_seed_gives_identical_metrics(smoke_evaluated_project, tmp_path):
+    project = make_project_copy(tmp_path / "project")
+    # data_generation's own determinism is tested byte for byte; start from its outputs.
+    for folder in ("02_intermediate", "03_primary", "04_feature"):
+        shutil.copytree(
+            smoke_evaluated_project / "data/smoke" / folder, project / "data/smoke" / folder
+        )
+    run_kedro(project, "run", "--env", "smoke", "--pipelines=embeddings,joint_latent,evaluation")
+    assert _metrics(project) == _metrics(smoke_evaluated_project)
