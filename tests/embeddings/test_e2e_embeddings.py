@@ -41,6 +41,14 @@ def test_outputs_of_every_modality(embeddings_project):
         reporting = root / "08_reporting" / "embeddings"
         metrics = json.loads((reporting / f"{modality}_reconstruction_metrics.json").read_text())
         assert metrics["modality"] == modality and metrics["n_test"] == 60
+        probes = json.loads((reporting / f"{modality}_probe_metrics.json").read_text())
+        assert set(probes) == {
+            "probe/mean",
+            "probe/digit_left",
+            "probe/color_left",
+            "probe/digit_right",
+            "probe/color_right",
+        }
         history = pd.read_csv(reporting / f"{modality}_training_history.csv")
         assert {"epoch", "train/loss", "val/loss"} <= set(history.columns)
         assert (reporting / f"{modality}_reconstructions.png").stat().st_size > 0

@@ -14,12 +14,14 @@ from kedro.validation.parameter_validator import ParameterValidator
 from matplotlib.figure import Figure
 from pydantic import ValidationError
 
+from cemap.data.splits import ATTRIBUTES
 from cemap.models import load_autoencoder
 from cemap.pipelines.embeddings import create_pipeline
 from cemap.pipelines.embeddings.nodes import (
     embed_samples,
     measure_reconstruction,
     plot_reconstructions,
+    probe_embeddings,
     render_speech_examples,
     train_image_autoencoder,
     train_speech_autoencoder,
@@ -107,12 +109,37 @@ def test_speech_examples_are_audio(synthetic_data, trained, params):
     assert rate == 16000 and waveform.ndim == 1 and np.abs(waveform).max() <= 1
 
 
+def test_probes_read_attributes_an_embedding_carries_and_not_others(synthetic_data, params):
+    metadata, _, _ = synthetic_data
+    rng = np.random.default_rng(0)
+    # Left side one-hot (digit, colour), nothing about the right side.
+    colours = {c: i for i, c in enumerate(sorted(set(metadata["color_left"])))}
+    informative = np.zeros((len(metadata), 10 + len(colours)), np.float32)
+    informative[np.arange(len(metadata)), metadata["digit_left"].to_numpy()] = 1
+    informative[np.arange(len(metadata)), 10 + metadata["color_left"].map(colours).to_numpy()] = 1
+    embeddings = informative + rng.normal(0, 0.05, informative.shape).astype(np.float32)
+    scores = probe_embeddings(embeddings, metadata, params)
+    assert scores["probe/digit_left"] == 1.0 and scores["probe/color_left"] == 1.0
+    test = metadata[metadata["split"] == "test"]
+    majority = max(test["digit_right"].value_counts(normalize=True).max(), 0.5)
+    assert scores["probe/digit_right"] <= majority + 0.2
+    expected = np.mean([scores[f"probe/{a}"] for a in ATTRIBUTES])
+    assert scores["probe/mean"] == pytest.approx(expected)
+
+
 def test_labels_never_reach_training(synthetic_data, params):
     metadata, images, _ = synthetic_data
     unlabelled = metadata[["sample_id", "split", "text"]]
     checkpoint, _ = train_text_autoencoder(unlabelled, unlabelled, params)
     assert embed_samples(checkpoint, unlabelled, params).shape[0] == len(metadata)
     train_image_autoencoder(images, unlabelled, params)
+
+
+class PersistedMemoryDataset(MemoryDataset):
+    """Keeps its data when the runner releases it, as a file on disk would."""
+
+    def _release(self) -> None:
+        pass
 
 
 def test_pipeline_runs_on_an_in_memory_catalog(synthetic_data, params):
@@ -124,12 +151,16 @@ def test_pipeline_runs_on_an_in_memory_catalog(synthetic_data, params):
             "images": MemoryDataset(images),
             "speech_features": MemoryDataset(speech),
             "params:embeddings": MemoryDataset(params, copy_mode="assign"),
+            # Persisted in the real catalog; a plain MemoryDataset is released once the probe
+            # node has read it.
+            **{f"{m}.embeddings": PersistedMemoryDataset() for m in ("image", "text", "speech")},
         }
     )
     SequentialRunner().run(pipeline, catalog)
     for modality in ("image", "text", "speech"):
         assert catalog.load(f"{modality}.embeddings").shape == (len(metadata), 8)
         assert catalog.load(f"{modality}.reconstruction_metrics")["modality"] == modality
+        assert 0 <= catalog.load(f"{modality}.probe_metrics")["probe/mean"] <= 1
     assert len(catalog.load("speech.reconstruction_audio")) == 4
 
 

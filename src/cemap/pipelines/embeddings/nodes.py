@@ -17,6 +17,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from cemap.data.splits import ATTRIBUTES
+from cemap.evaluation.probes import linear_probe_accuracy
 from cemap.models import (
     ImageVAE,
     SpeechAutoencoder,
@@ -86,6 +88,33 @@ def measure_reconstruction(
     metrics = {f"test/{k}": v for k, v in model.reconstruction_metrics(x, x_hat).items()}
     logger.info("%s autoencoder, test reconstruction: %s", model.modality, metrics)
     return {"modality": model.modality, "n_test": len(x), **metrics, **autoencoder["training"]}
+
+
+def probe_embeddings(
+    embeddings: np.ndarray, metadata: pd.DataFrame, params: EmbeddingsParams
+) -> dict[str, float]:
+    """Test accuracy of a linear probe per attribute (``probe/<attribute>``, ``probe/mean``).
+
+    Evaluation only: the labels judge how much of each concept the embedding exposes; the
+    probe is fitted on at most ``probe_max_train`` train rows (a seeded subsample).
+    """
+    train = _rows(metadata, "train")
+    if len(train) > params.probe_max_train:
+        rng = np.random.default_rng(params.seed)
+        train = np.sort(rng.choice(train, params.probe_max_train, replace=False))
+    test = _rows(metadata, "test")
+    scores = {
+        f"probe/{a}": linear_probe_accuracy(
+            embeddings[train],
+            metadata[a].to_numpy()[train],
+            embeddings[test],
+            metadata[a].to_numpy()[test],
+        )
+        for a in ATTRIBUTES
+    }
+    scores["probe/mean"] = float(np.mean(list(scores.values())))
+    logger.info("linear probes on test embeddings: %s", scores)
+    return scores
 
 
 def plot_reconstructions(

@@ -100,6 +100,7 @@ class EmbeddingsParams(_Strict):
     progress: bool = True
     inference_batch_size: int = Field(512, ge=1)
     n_examples: int = Field(8, ge=1, description="test samples in figures and audio examples")
+    probe_max_train: int = Field(3000, ge=10, description="train rows of each linear probe")
     image: ImageParams = ImageParams()
     text: TextParams = TextParams()
     speech: SpeechParams = SpeechParams()

@@ -1,8 +1,8 @@
 """embeddings pipeline: one unsupervised autoencoder per modality, from one template.
 
 Each modality gets the same nodes under its namespace (``image.*``, ``text.*``, ``speech.*``):
-train -> checkpoint + history, then embeddings of every sample, test reconstruction metrics and
-a reconstruction figure. Only the training node differs per modality (which model to build);
+train -> checkpoint + history, then embeddings of every sample, test reconstruction metrics,
+linear probes of the test embeddings (labels judge, never train) and a reconstruction figure. Only the training node differs per modality (which model to build);
 speech adds Griffin-Lim audio examples.
 """
 
@@ -16,6 +16,7 @@ from cemap.pipelines.embeddings.nodes import (
     embed_samples,
     measure_reconstruction,
     plot_reconstructions,
+    probe_embeddings,
     render_speech_examples,
     train_image_autoencoder,
     train_speech_autoencoder,
@@ -51,6 +52,12 @@ def _autoencoder_pipeline(modality: str) -> Pipeline:
                 ["autoencoder", "samples", "metadata", "params:embeddings"],
                 "reconstruction_metrics",
                 name="measure_reconstruction",
+            ),
+            Node(
+                probe_embeddings,
+                ["embeddings", "metadata", "params:embeddings"],
+                "probe_metrics",
+                name="probe_embeddings",
             ),
             Node(
                 plot_reconstructions,
