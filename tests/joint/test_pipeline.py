@@ -43,7 +43,7 @@ def _inputs() -> dict[str, object]:
     params = {
         "model": {"latent_dim": 4, "hidden_dim": 16},
         "training": {"epochs": 2, "batch_size": 64, "progress": False},
-        "report": {"probe_max_train": 100, "n_prompts": 2, "n_samples": 2},
+        "report": {"probe_max_train": 100, "n_prompts": 3, "n_samples": 2},
     }
     return {
         "metadata": metadata,
@@ -77,7 +77,11 @@ def test_pipeline_runs_on_an_in_memory_catalog(tmp_path):
     for family in ("probe/image", "probe/text", "probe/speech", "probe/text_to_image"):
         assert {f"{family}/{a}" for a in ATTRIBUTES} | {f"{family}/mean"} <= set(report)
     assert report["distance/mean"] >= 0
-    assert isinstance(catalog.load("joint_prompt_grid"), Figure)
+    grid = catalog.load("joint_prompt_grid")
+    assert isinstance(grid, Figure)
+    titles = [ax.get_title(loc="left") for ax in grid.axes if ax.get_title(loc="left")]
+    assert len(titles) == 3  # one row per prompt, the last a held-out combination
+    assert titles[-1].startswith("held out: ") and not titles[0].startswith("held out")
 
 
 def test_embeddings_of_the_wrong_length_name_the_pipeline_to_rerun():
@@ -149,9 +153,10 @@ def test_missing_inputs_message_names_every_upstream_pipeline_in_order():
 
 
 @pytest.mark.e2e
-def test_kedro_run_without_embeddings_says_which_pipelines_to_run_first(tmp_path):
+@pytest.mark.parametrize("option", ["--pipelines=joint_latent", "--pipeline=joint_latent"])
+def test_kedro_run_without_embeddings_says_which_pipelines_to_run_first(tmp_path, option):
     project = make_project_copy(tmp_path / "project")
-    result = run_kedro(project, "run", "--pipelines=joint_latent", check=False)
+    result = run_kedro(project, "run", option, check=False)
     assert result.returncode != 0
     output = " ".join((result.stdout + result.stderr).split())  # undo the console's line wraps
     assert "MissingPipelineInputsError" in output

@@ -124,13 +124,20 @@ def plot_prompt_grid(
     text_embeddings: np.ndarray,
     params: JointLatentParams,
 ) -> Figure:
-    """Test sentences (rows) → the image from the mean of q_text, then samples drawn from it."""
+    """Sentences (rows) → the image from the mean of q_text, then samples drawn from it.
+
+    Rows: one test sentence per template (the phrasings the model has to handle), then a
+    third of the rows from ``heldout`` (combinations never trained on), then more test.
+    """
     n_prompts, n_samples = params.report.n_prompts, params.report.n_samples
-    test = np.flatnonzero(metadata["split"].to_numpy() == "test")
-    # One prompt per template first, so the grid shows the phrasings the model has to handle.
+    split = metadata["split"].to_numpy()
+    test, heldout = np.flatnonzero(split == "test"), np.flatnonzero(split == "heldout")
     _, first_of_template = np.unique(metadata["template_id"].to_numpy()[test], return_index=True)
     firsts = test[np.sort(first_of_template)]
-    rows = np.concatenate([firsts, np.setdiff1d(test, firsts)])[:n_prompts]
+    n_heldout = min(len(heldout), n_prompts // 3)
+    n_firsts = min(len(firsts), n_prompts - n_heldout)
+    rows = np.concatenate([firsts[:n_firsts], heldout[:n_heldout], np.setdiff1d(test, firsts)])
+    rows = rows[:n_prompts]
 
     autoencoder: nn.Module = load_autoencoder(image_autoencoder)
     generator = ConditionalGenerator(load_joint_model(joint_model), {"image": autoencoder})
@@ -146,6 +153,7 @@ def plot_prompt_grid(
         for c, image in enumerate([means[r], *samples[r]]):
             axes[r, c].imshow(image)
             axes[r, c].set_axis_off()
-        axes[r, 0].set_title(metadata["text"].iloc[row], fontsize=7, loc="left")
+        label = "held out: " if split[row] == "heldout" else ""
+        axes[r, 0].set_title(label + metadata["text"].iloc[row], fontsize=7, loc="left")
     figure.suptitle("text → image: mean of q_text (left), samples (right)", fontsize=8)
     return figure
