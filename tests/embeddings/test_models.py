@@ -68,25 +68,6 @@ def test_shapes_and_gradients(synthetic_data, modality):
     assert metrics and all(np.isfinite(v) for v in metrics.values())
 
 
-def test_per_side_image_vae_codes_each_half_alike(synthetic_data):
-    _, images, _ = synthetic_data
-    torch.manual_seed(0)
-    model = ImageVAE.from_training_data(
-        ImageVAEConfig(channels=4, latent_dim=8, per_side=True), images
-    ).eval()
-    x = model.inputs_from(images[:4])
-    z = model.encode(x)
-    assert z.shape == (4, 8) and model.decode(z).shape == x.shape
-    # The same encoder reads both halves: swapping the halves swaps the two codes.
-    swapped = torch.cat([x[..., 28:], x[..., :28]], dim=3)
-    assert torch.allclose(model.encode(swapped), torch.cat([z[:, 4:], z[:, :4]], dim=1), atol=1e-6)
-    # A half is decoded from its own code only.
-    left_only = model.decode(torch.cat([z[:, :4], torch.zeros(4, 4)], dim=1))
-    assert torch.allclose(left_only[..., :28], model.decode(z)[..., :28], atol=1e-6)
-    with pytest.raises(ValueError, match="odd latent_dim"):
-        ImageVAE(ImageVAEConfig(latent_dim=7, per_side=True))
-
-
 def test_image_vae_outputs_are_images(synthetic_data):
     model, images = _models(synthetic_data)["image"]
     x = model.inputs_from(images[:3])

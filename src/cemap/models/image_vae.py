@@ -2,10 +2,6 @@
 
 q(z | x) = N(mu(x), diag sigma(x)^2),   p(x | z) = Bernoulli(decoder(z)) (or Gaussian)
 loss     = E_q[-log p(x | z)] + beta * KL(q(z | x) || N(0, I))
-
-With ``per_side`` the canvas is read as what it is built as, two digit cells side by side: one
-encoder and one decoder serve both halves, z = [z_left, z_right] (latent_dim / 2 each). Every
-weight then sees twice the digits and left and right are coded alike; no label is involved.
 """
 
 from __future__ import annotations
@@ -27,7 +23,6 @@ class ImageVAEConfig:
     channels: int = 32  # width of the first convolution; the second has twice as many
     beta: float = 1.0
     reconstruction: str = "bce"  # "bce" (Bernoulli pixels) or "mse" (Gaussian, unit variance)
-    per_side: bool = False  # one encoder/decoder for each half (digit cell) of the canvas
 
 
 class ImageEncoder(nn.Module):
@@ -77,39 +72,17 @@ class ImageVAE(nn.Module):
 
     def __init__(self, config: ImageVAEConfig) -> None:
         super().__init__()
-        sides = 2 if config.per_side else 1
-        if config.height % 4 or config.width % (4 * sides):
+        if config.height % 4 or config.width % 4:
             raise ValueError(
-                f"ImageVAE needs height and width (each half's, with per_side) divisible by 4; "
-                f"got {config.height}x{config.width}, per_side={config.per_side}."
-            )
-        if config.latent_dim % sides:
-            raise ValueError(
-                f"ImageVAE with per_side=True splits latent_dim between the halves; "
-                f"got an odd latent_dim={config.latent_dim}."
+                f"ImageVAE needs height and width divisible by 4; got {config.height}x{config.width}."
             )
         if config.reconstruction not in ("bce", "mse"):
             raise ValueError(
                 f"ImageVAEConfig.reconstruction={config.reconstruction!r}; use 'bce' or 'mse'."
             )
         self.config = config
-        self.sides = sides
-        cell = replace(config, width=config.width // sides, latent_dim=config.latent_dim // sides)
-        self.encoder = ImageEncoder(cell)
-        self.decoder = ImageDecoder(cell)
-
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and log-variance ``(N, latent_dim)`` of images ``(N, 3, H, W)``."""
-        if self.sides == 1:
-            return self.encoder(x)
-        mu, logvar = self.encoder(torch.cat(x.chunk(2, dim=3)))  # left halves, then right
-        return torch.cat(mu.chunk(2), dim=1), torch.cat(logvar.chunk(2), dim=1)
-
-    def _decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel outputs ``(N, 3, H, W)`` from latents ``(N, latent_dim)``."""
-        if self.sides == 1:
-            return self.decoder(z)
-        return torch.cat(self.decoder(torch.cat(z.chunk(2, dim=1))).chunk(2), dim=3)
+        self.encoder = ImageEncoder(config)
+        self.decoder = ImageDecoder(config)
 
     @classmethod
     def from_training_data(cls, config: ImageVAEConfig, images: np.ndarray) -> ImageVAE:
@@ -129,12 +102,15 @@ class ImageVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The embedding: posterior mean ``(N, latent_dim)``."""
-        return self._encode(x)[0]
+        return self.encoder(x)[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images ``(N, 3, H, W)`` in [0, 1] from latents ``(N, latent_dim)``."""
-        out = self._decode(z)
-        return torch.sigmoid(out) if self.config.reconstruction == "bce" else out.clamp(0, 1)
+        return (
+            torch.sigmoid(self.decoder(z))
+            if self.config.reconstruction == "bce"
+            else self.decoder(z).clamp(0, 1)
+        )
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Decoded posterior mean, ``(N, 3, H, W)`` in [0, 1]."""
@@ -149,9 +125,9 @@ class ImageVAE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pixel outputs (logits for bce), posterior mean and log-variance."""
-        mu, logvar = self._encode(x)
+        mu, logvar = self.encoder(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        return self._decode(z), mu, logvar
+        return self.decoder(z), mu, logvar
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out, mu, logvar = self(x)

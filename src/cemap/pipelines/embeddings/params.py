@@ -33,7 +33,6 @@ class ImageParams(_Strict):
     channels: int = Field(32, ge=1, description="width of the first convolution")
     beta: float = Field(1.0, ge=0, description="weight of the KL term")
     reconstruction: Literal["bce", "mse"] = "bce"
-    per_side: bool = Field(False, description="one encoder/decoder for both digit cells")
     training: TrainingParams = TrainingParams()
 
     def autoencoder_config(self) -> ImageVAEConfig:
@@ -42,7 +41,6 @@ class ImageParams(_Strict):
             channels=self.channels,
             beta=self.beta,
             reconstruction=self.reconstruction,
-            per_side=self.per_side,
         )
 
 
