@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import importlib
 import logging
 import pkgutil
@@ -111,3 +114,30 @@ class MissingInputsHook:
         message = missing_inputs_message(missing, _project_pipelines(), catalog.exists)
         if message:
             raise MissingPipelineInputsError(message)
+
+
+def release_freed_memory() -> bool:
+    """Give the heap pages that freed objects left behind back to the OS; True if it could.
+
+    Rendering speech allocates thousands of clip-sized arrays; once freed, glibc keeps the
+    fragmented heap mapped, so the process carried ~1.7 GB it no longer used into the
+    training nodes that followed. ``malloc_trim`` (glibc only) returns it.
+    """
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+    return True
+
+
+class ReleaseMemoryHook:
+    """After every node, hand the memory its freed data left on the heap back to the OS, so
+    the peak of a whole ``kedro run`` is the peak of its largest node, not a sum of leftovers."""
+
+    @hook_impl
+    def after_node_run(self) -> None:
+        release_freed_memory()

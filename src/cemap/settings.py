@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kedro.utils import find_kedro_project
 
-from cemap.hooks import MissingInputsHook
+from cemap.hooks import MissingInputsHook, ReleaseMemoryHook
 from cemap.tracking import FlatParametersHook
 
 
@@ -35,5 +35,5 @@ CONFIG_LOADER_ARGS = {
 }
 
 # Fail before any node runs when an input another pipeline writes was never persisted;
-# log typed parameters to MLflow one key each.
-HOOKS = (MissingInputsHook(), FlatParametersHook())
+# log typed parameters to MLflow one key each; return freed heap memory after each node.
+HOOKS = (MissingInputsHook(), FlatParametersHook(), ReleaseMemoryHook())

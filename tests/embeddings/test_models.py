@@ -128,6 +128,18 @@ def test_speech_duration_normalisation(synthetic_data):
     assert torch.equal(model.voiced_frames(model.decode(z)), lengths)
 
 
+def test_speech_statistics_do_not_depend_on_the_chunking(synthetic_data, monkeypatch):
+    _, _, speech = synthetic_data
+    config = SpeechAutoencoderConfig(channels=8)
+    whole = SpeechAutoencoder.from_training_data(config, speech)
+    monkeypatch.setattr("cemap.models.speech_autoencoder._STATISTICS_CHUNK", 7)
+    chunked = SpeechAutoencoder.from_training_data(config, speech)
+    content = whole.content(whole.inputs_from(speech))
+    torch.testing.assert_close(chunked.mean, content.mean(dim=(0, 2))[:, None])
+    torch.testing.assert_close(chunked.std, content.std(dim=(0, 2)).clamp_min(1e-3)[:, None])
+    torch.testing.assert_close(whole.std, chunked.std)
+
+
 def test_speech_waveform(synthetic_data):
     _, _, speech = synthetic_data
     model = SpeechAutoencoder.from_training_data(SpeechAutoencoderConfig(channels=8), speech)

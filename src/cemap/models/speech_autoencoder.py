@@ -27,6 +27,7 @@ import torchaudio
 from torch import nn
 
 _DOWNSAMPLING = 8  # three stride-2 convolutions
+_STATISTICS_CHUNK = 1024  # clips per step of the standardisation statistics
 
 
 @dataclass
@@ -114,9 +115,20 @@ class SpeechAutoencoder(nn.Module):
         """A fresh autoencoder sized for ``features`` ``(N, n_mels, T)``, standardised by them."""
         _, n_mels, n_frames = features.shape
         model = cls(replace(config, n_mels=n_mels, n_frames=n_frames))
-        content = model.content(torch.from_numpy(np.asarray(features, dtype=np.float32)))
-        model.mean.copy_(content.mean(dim=(0, 2))[:, None])
-        model.std.copy_(content.std(dim=(0, 2)).clamp_min(1e-3)[:, None])
+        # Per-bin moments chunk by chunk: the stretched content of 12k clips at once would
+        # add ~1 GB of temporaries to the training node's peak.
+        total = torch.zeros(n_mels, dtype=torch.float64)
+        squares = torch.zeros(n_mels, dtype=torch.float64)
+        for start in range(0, len(features), _STATISTICS_CHUNK):
+            chunk = np.asarray(features[start : start + _STATISTICS_CHUNK], dtype=np.float32)
+            content = model.content(torch.from_numpy(chunk)).double()
+            total += content.sum(dim=(0, 2))
+            squares += content.pow(2).sum(dim=(0, 2))
+        count = len(features) * config.content_frames
+        mean = total / count
+        variance = (squares - count * mean.pow(2)) / max(count - 1, 1)
+        model.mean.copy_(mean.float()[:, None])
+        model.std.copy_(variance.clamp_min(0).sqrt().float().clamp_min(1e-3)[:, None])
         return model
 
     @staticmethod
