@@ -1,6 +1,6 @@
 """Ablation of the joint objective: penalty vs Lagrangian, cross-reconstruction on/off, two D.
 
-    python benchmarks/ablate_joint.py --epochs 15 --threads 1 [--data-root data] [--only NAME...]
+    python benchmarks/ablate_joint.py --epochs 40 --threads 1 [--data-root data] [--only NAME...]
 
 Every variant trains from the same seed with the same budget (epochs, batch, lr, early
 stopping on val) and is judged on test by linear probes (evaluation only):
@@ -28,6 +28,7 @@ import torch
 from cemap.evaluation.probes import linear_probe_accuracy
 from cemap.joint import JointConfig, JointEmbeddingModel, symmetric_kl, wasserstein2
 from cemap.joint.synthetic import ATTRIBUTES, synthetic_paired_embeddings
+from cemap.torch_runtime import seed_everything
 from cemap.training import TrainConfig, fit
 
 MODALITIES = ("image", "text", "speech")
@@ -80,6 +81,7 @@ def run_variant(overrides, embeddings, labels, split, args) -> dict[str, float]:
         hidden_dim=args.hidden_dim,
         **overrides,
     )
+    seed_everything(0)  # every variant starts from weights drawn with the same seed
     model = JointEmbeddingModel(config)
     model.fit_normalizers(*tensors["train"])
     started = time.perf_counter()
@@ -122,7 +124,7 @@ def run_variant(overrides, embeddings, labels, split, args) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=40)  # the pipeline's budget
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--hidden-dim", type=int, default=256)
     parser.add_argument("--probe-train", type=int, default=3000)
