@@ -69,6 +69,8 @@ def test_mlflow_run_holds_params_metrics_artifacts_and_model(smoke_evaluated_pro
     assert {"report.md", "report.html", "figures"} <= artifacts
     figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
     assert "figures/prompt_grid_test.png" in figures
+    wavs = [a.path for a in client.list_artifacts(run.info.run_id, "audio/image_to_speech")]
+    assert wavs and all(path.endswith(".wav") for path in wavs)
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/latest")
     images = np.asarray(model.predict(pd.DataFrame({"text": ["red three and blue seven"]})))
     assert images.shape == (1, 28, 56, 3) and images.dtype == np.uint8
