@@ -37,7 +37,15 @@ def _single_thread():
 
 @pytest.fixture
 def tiny_config() -> JointConfig:
-    return JointConfig(embedding_dims=dict(TINY_DIMS), latent_dim=4, hidden_dim=16)
+    # The Lagrangian (the constrained form): the tests of the dual ascent and of the loss
+    # equation need its multipliers and ε.
+    return JointConfig(
+        embedding_dims=dict(TINY_DIMS),
+        latent_dim=4,
+        hidden_dim=16,
+        distance="wasserstein2",
+        constraint="lagrangian",
+    )
 
 
 @pytest.fixture

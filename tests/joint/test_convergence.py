@@ -33,6 +33,7 @@ def trained():
         latent_dim=8,
         hidden_dim=64,
         distance="wasserstein2",
+        constraint="lagrangian",
         epsilon=0.2,
         dual_lr=0.05,
     )

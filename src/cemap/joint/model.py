@@ -36,8 +36,8 @@ class JointConfig:
     objective: str = "proxy_variable"
     beta: float = 0.5  # weight of KL(q_m ‖ N(0, I))
     gamma: float = 1.0  # weight of the cross-reconstructions rec(e_n, dec_n(z_m)); 0 disables
-    distance: str = "wasserstein2"  # kl | symmetric_kl | wasserstein2 | mmd
-    constraint: str = "lagrangian"  # penalty | lagrangian
+    distance: str = "symmetric_kl"  # kl | symmetric_kl | wasserstein2 | mmd
+    constraint: str = "penalty"  # penalty | lagrangian
     pairs: list[list[str]] = field(default_factory=lambda: [list(p) for p in DEFAULT_PAIRS])
     epsilon: float = 0.5  # the bound D(q_m, q_n) ≤ ε
     multiplier_init: float = 1.0  # λ of the penalty, or λ's starting value for the Lagrangian

@@ -23,8 +23,8 @@ class JointModelParams(_Strict):
     objective: Literal["proxy_variable"] = "proxy_variable"
     beta: float = Field(0.5, ge=0)
     gamma: float = Field(1.0, ge=0)
-    distance: Literal["kl", "symmetric_kl", "wasserstein2", "mmd"] = "wasserstein2"
-    constraint: Literal["penalty", "lagrangian"] = "lagrangian"
+    distance: Literal["kl", "symmetric_kl", "wasserstein2", "mmd"] = "symmetric_kl"
+    constraint: Literal["penalty", "lagrangian"] = "penalty"
     pairs: list[tuple[str, str]] = Field(default_factory=lambda: [tuple(p) for p in DEFAULT_PAIRS])
     epsilon: float = Field(0.5, ge=0)
     multiplier_init: float = Field(1.0, ge=0)
