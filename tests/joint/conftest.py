@@ -26,15 +26,6 @@ def tensors(embeddings: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
     return tuple(torch.from_numpy(embeddings[m]) for m in MODALITIES)
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    # The test machine is shared: tiny models gain nothing from more threads.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture
 def tiny_config() -> JointConfig:
     # The Lagrangian (the constrained form): the tests of the dual ascent and of the loss

@@ -33,15 +33,6 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny models on a shared 2-core machine: more threads only spin.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="session")
 def tiny_checkpoints() -> dict[str, dict]:
     """``{"joint", "image", "text", "speech"}`` -> checkpoint dicts of tiny untrained models."""

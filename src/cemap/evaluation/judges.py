@@ -15,7 +15,7 @@ and is saved as a plain checkpoint (``save_judge``/``load_judge``), like the aut
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,10 +28,10 @@ from cemap.data.images import DEFAULT_PALETTE
 from cemap.data.sentences import DIGIT_WORDS, parse_sentence
 from cemap.data.splits import ATTRIBUTES
 from cemap.models.image_vae import ImageVAE
+from cemap.models.persistence import model_checkpoint, rebuild_model
 from cemap.torch_runtime import seed_everything
 from cemap.training import TrainConfig, fit, predict_in_batches
 
-CHECKPOINT_FORMAT = 1
 N_DIGITS = len(DIGIT_WORDS)
 UNKNOWN = -1  # the label index of an attribute a judge could not read
 
@@ -347,31 +347,18 @@ JUDGES: dict[str, tuple[type[AttributeJudge], type]] = {
 
 def save_judge(judge: AttributeJudge) -> dict[str, Any]:
     """A plain checkpoint (Python values and CPU tensors), loadable with ``weights_only=True``."""
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "kind": judge.kind,
-        "config": asdict(judge.config),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in judge.state_dict().items()},
-    }
+    return model_checkpoint(judge)
 
 
 def load_judge(checkpoint: dict[str, Any]) -> AttributeJudge:
     """The judge saved in ``checkpoint``, on the CPU, in eval mode."""
-    kind = checkpoint.get("kind")
-    if kind not in JUDGES:
-        raise ValueError(
-            f"Checkpoint kind {kind!r} is not a judge; expected one of {sorted(JUDGES)}. "
-            "Was it written by save_judge?"
-        )
-    if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"Judge checkpoint format {checkpoint.get('format')!r} is not {CHECKPOINT_FORMAT}; "
-            "re-run the evaluation pipeline to retrain the judges."
-        )
-    judge_class, config_class = JUDGES[kind]
-    judge = judge_class(config_class(**checkpoint["config"]))
-    judge.load_state_dict(checkpoint["state_dict"])
-    return judge.eval()
+    return rebuild_model(
+        checkpoint,
+        JUDGES,
+        "a judge",
+        "save_judge",
+        "re-run `kedro run --pipelines=evaluation` to retrain the judges.",
+    )
 
 
 def _train_judge(

@@ -32,34 +32,60 @@ AUTOENCODERS: dict[str, tuple[type[nn.Module], type]] = {
 MODALITIES = ("image", "text", "speech")
 
 
-def save_autoencoder(model: nn.Module) -> dict[str, Any]:
-    """The checkpoint dict of a modality autoencoder (tensors copied to the CPU)."""
+def model_checkpoint(model: nn.Module, **fields: Any) -> dict[str, Any]:
+    """``{"format", "kind", "config", "state_dict", **fields}`` for a model with a ``kind`` and a
+    dataclass ``config`` (tensors copied to the CPU); the judges are saved this way too."""
     return {
         "format": CHECKPOINT_FORMAT,
         "kind": model.kind,
-        "modality": model.modality,
+        **fields,
         "config": asdict(model.config),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
 
 
-def load_autoencoder(checkpoint: dict[str, Any]) -> nn.Module:
-    """The autoencoder saved in ``checkpoint``, on the CPU, in eval mode."""
+def rebuild_model(
+    checkpoint: dict[str, Any],
+    registry: dict[str, tuple[type[nn.Module], type]],
+    what: str,
+    saver: str,
+    rerun: str,
+) -> nn.Module:
+    """The model a :func:`model_checkpoint` holds, on the CPU, in eval mode.
+
+    ``registry`` maps each accepted ``kind`` to its (model class, config class); ``what``,
+    ``saver`` and ``rerun`` phrase the errors ("a judge", "save_judge", what to re-run).
+    """
     kind = checkpoint.get("kind")
-    if kind not in AUTOENCODERS:
+    if kind not in registry:
         raise ValueError(
-            f"Checkpoint kind {kind!r} is not a modality autoencoder; expected one of "
-            f"{sorted(AUTOENCODERS)}. Was it written by save_autoencoder?"
+            f"Checkpoint kind {kind!r} is not {what}; expected one of {sorted(registry)}. "
+            f"Was it written by {saver}?"
         )
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
-            f"Checkpoint format {checkpoint.get('format')!r} is not {CHECKPOINT_FORMAT}; "
-            "re-run `kedro run --pipelines=embeddings` to rebuild it."
+            f"Checkpoint format {checkpoint.get('format')!r} is not {CHECKPOINT_FORMAT}; {rerun}"
         )
-    model_class, config_class = AUTOENCODERS[kind]
+    model_class, config_class = registry[kind]
     model = model_class(config_class(**checkpoint["config"]))
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
+
+
+def save_autoencoder(model: nn.Module) -> dict[str, Any]:
+    """The checkpoint dict of a modality autoencoder (tensors copied to the CPU)."""
+    return model_checkpoint(model, modality=model.modality)
+
+
+def load_autoencoder(checkpoint: dict[str, Any]) -> nn.Module:
+    """The autoencoder saved in ``checkpoint``, on the CPU, in eval mode."""
+    return rebuild_model(
+        checkpoint,
+        AUTOENCODERS,
+        "a modality autoencoder",
+        "save_autoencoder",
+        "re-run `kedro run --pipelines=embeddings` to rebuild it.",
+    )
 
 
 def autoencoder_path(
