@@ -8,6 +8,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
+def subsample_rows(rows: np.ndarray, max_count: int | None, seed: int) -> np.ndarray:
+    """At most ``max_count`` of ``rows`` (sorted indices), a seeded subsample; all if fewer."""
+    rows = np.asarray(rows)
+    if max_count is not None and len(rows) > max_count:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_count, replace=False))
+    return rows
+
+
 def linear_probe_accuracy(
     train_emb: np.ndarray,
     train_labels: np.ndarray,

@@ -49,13 +49,6 @@ def mean_distances(
     return report
 
 
-def _subsample(mask: np.ndarray, max_count: int | None, seed: int) -> np.ndarray:
-    rows = np.flatnonzero(mask)
-    if max_count is not None and len(rows) > max_count:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, max_count, replace=False))
-    return rows
-
-
 def alignment_report(
     model: JointEmbeddingModel,
     embeddings: dict[str, np.ndarray],
@@ -71,8 +64,10 @@ def alignment_report(
 
     ``max_train`` caps the probes' training rows (a seeded subsample) to bound their cost.
     """
+    from cemap.evaluation.probes import subsample_rows
+
     probe_accuracy = probe_accuracy or _default_probe()
-    train = _subsample(train_mask, max_train, seed)
+    train = subsample_rows(np.flatnonzero(train_mask), max_train, seed)
     test = np.flatnonzero(test_mask)
     modalities = list(embeddings)
     latents = {m: model.latent_means(e, m).cpu().numpy() for m, e in embeddings.items()}

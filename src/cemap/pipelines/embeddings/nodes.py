@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from cemap.data.splits import ATTRIBUTES
-from cemap.evaluation.probes import linear_probe_accuracy
+from cemap.evaluation.probes import linear_probe_accuracy, subsample_rows
 from cemap.models import (
     ImageVAE,
     SpeechAutoencoder,
@@ -98,10 +98,7 @@ def probe_embeddings(
     Evaluation only: the labels judge how much of each concept the embedding exposes; the
     probe is fitted on at most ``probe_max_train`` train rows (a seeded subsample).
     """
-    train = _rows(metadata, "train")
-    if len(train) > params.probe_max_train:
-        rng = np.random.default_rng(params.seed)
-        train = np.sort(rng.choice(train, params.probe_max_train, replace=False))
+    train = subsample_rows(_rows(metadata, "train"), params.probe_max_train, params.seed)
     test = _rows(metadata, "test")
     scores = {
         f"probe/{a}": linear_probe_accuracy(
