@@ -2,7 +2,8 @@
 
 ``JointEmbeddingModel`` holds one Gaussian encoder and one decoder per modality; the paper's
 ``ProxyVariableObjective`` trains it with a distance constraint between the modalities'
-posteriors; ``ConditionalGenerator`` turns it into any-to-any generation.
+posteriors (the reference objectives JMVAE-kl, MVAE, MMVAE and regression are alternatives);
+``ConditionalGenerator`` turns it into any-to-any generation.
 """
 
 from cemap.joint.checkpoint import joint_checkpoint, load_joint_model, save_joint_model
@@ -18,7 +19,16 @@ from cemap.joint.distances import (
 )
 from cemap.joint.generation import ConditionalGenerator
 from cemap.joint.model import MODALITIES, JointConfig, JointEmbeddingModel
-from cemap.joint.objectives import OBJECTIVES, Objective, ProxyVariableObjective
+from cemap.joint.objectives import (
+    OBJECTIVES,
+    JMVAEObjective,
+    MMVAEObjective,
+    MVAEObjective,
+    Objective,
+    ProxyVariableObjective,
+    RegressionObjective,
+    product_of_experts,
+)
 
 __all__ = [
     "DISTANCES",
@@ -28,16 +38,21 @@ __all__ = [
     "Constraint",
     "DiagonalGaussian",
     "JointConfig",
+    "JMVAEObjective",
     "JointEmbeddingModel",
     "LagrangianConstraint",
+    "MMVAEObjective",
+    "MVAEObjective",
     "Objective",
     "PenaltyConstraint",
     "ProxyVariableObjective",
+    "RegressionObjective",
     "joint_checkpoint",
     "kl_divergence",
     "kl_to_standard_normal",
     "load_joint_model",
     "mmd",
+    "product_of_experts",
     "save_joint_model",
     "symmetric_kl",
     "wasserstein2",

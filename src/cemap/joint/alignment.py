@@ -36,8 +36,11 @@ def _default_probe() -> ProbeAccuracy:
 def mean_distances(
     model: JointEmbeddingModel, embeddings: dict[str, np.ndarray], batch_size: int = 1024
 ) -> dict[str, float]:
-    """``distance/<m>_<n>`` for the model's constrained pairs and ``distance/mean`` over them."""
+    """``distance/<m>_<n>`` for the model's configured pairs and ``distance/mean`` over them;
+    empty for an objective without posteriors (regression)."""
     objective = model.objective
+    if not objective.has_latent:
+        return {}
     n = len(next(iter(embeddings.values())))
     sums = dict.fromkeys(objective.pair_names, 0.0)
     for start in range(0, n, batch_size):

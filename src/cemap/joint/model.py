@@ -1,13 +1,13 @@
 """The joint embedding model: per-modality Gaussian encoders and decoders over a shared latent.
 
-Every joint objective (the paper's proxy-variable objective now, the baselines later) shares
-this base — normalisation, encoders q_m(z | e_m), decoders p_m(e_m | z), translation between
-modalities — and differs only in the ``objective`` module it is built with.
+Every joint objective (the paper's proxy-variable objective and the baselines JMVAE-kl, MVAE,
+MMVAE, regression) shares this base — normalisation, encoders q_m(z | e_m), decoders
+p_m(e_m | z), translation between modalities — and differs only in the ``objective`` module it
+is built with (``cemap.joint.objectives``), which also says how one modality is encoded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from cemap.joint.distances import DiagonalGaussian
+from cemap.joint.networks import EmbeddingDecoder, GaussianEncoder
 from cemap.joint.objectives import make_objective
 
 MODALITIES = ("image", "text", "speech")
@@ -33,9 +34,11 @@ class JointConfig:
     embedding_dims: dict[str, int]
     latent_dim: int = 16
     hidden_dim: int = 256
-    objective: str = "proxy_variable"
-    beta: float = 0.5  # weight of KL(q_m ‖ N(0, I))
+    objective: str = "proxy_variable"  # proxy_variable | jmvae_kl | mvae | mmvae | regression
+    beta: float = 0.5  # weight of KL(q ‖ N(0, I)) in every latent objective
+    alpha: float = 1.0  # jmvae_kl: weight of Σ_m KL(q(z | all) ‖ q_m(z | e_m))
     gamma: float = 1.0  # weight of the cross-reconstructions rec(e_n, dec_n(z_m)); 0 disables
+    # D(q_m, q_n): constrained by the proxy-variable objective, reported for every other one
     distance: str = "symmetric_kl"  # kl | symmetric_kl | wasserstein2 | mmd
     constraint: str = "penalty"  # penalty | lagrangian
     pairs: list[list[str]] = field(default_factory=lambda: [list(p) for p in DEFAULT_PAIRS])
@@ -51,15 +54,6 @@ class JointConfig:
     @property
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.embedding_dims)
-
-
-def _mlp(sizes: Sequence[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            layers.append(nn.SiLU())
-    return nn.Sequential(*layers)
 
 
 class EmbeddingNormalizer(nn.Module):
@@ -84,30 +78,6 @@ class EmbeddingNormalizer(nn.Module):
 
     def inverse(self, normalized: Tensor) -> Tensor:
         return normalized * self.std + self.mean
-
-
-class GaussianEncoder(nn.Module):
-    """q_m(z | e_m) = N(μ_m, diag σ_m²) from a normalised embedding ``(N, D)``."""
-
-    def __init__(self, embedding_dim: int, hidden_dim: int, latent_dim: int) -> None:
-        super().__init__()
-        self.net = _mlp([embedding_dim, hidden_dim, hidden_dim, 2 * latent_dim])
-
-    def forward(self, x: Tensor) -> DiagonalGaussian:
-        # float32 even under autocast: KLs and distances of low-precision logvars drift.
-        mu, logvar = self.net(x).float().chunk(2, dim=-1)
-        return DiagonalGaussian(mu, logvar.clamp(-8.0, 8.0))
-
-
-class EmbeddingDecoder(nn.Module):
-    """The mean of p_m(e_m | z): a normalised embedding ``(..., D)`` from ``z`` ``(..., d)``."""
-
-    def __init__(self, latent_dim: int, hidden_dim: int, embedding_dim: int) -> None:
-        super().__init__()
-        self.net = _mlp([latent_dim, hidden_dim, hidden_dim, embedding_dim])
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z).float()
 
 
 class JointEmbeddingModel(nn.Module):
@@ -137,7 +107,7 @@ class JointEmbeddingModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return self.normalizers[self.modalities[0]].mean.device
 
     def fit_normalizers(self, *embeddings: Tensor) -> None:
         """Store each modality's training mean/std; arguments in ``modalities`` order."""
@@ -160,9 +130,10 @@ class JointEmbeddingModel(nn.Module):
         return torch.as_tensor(embeddings, dtype=torch.float32).to(self.device)
 
     def encode(self, embeddings: Tensor | np.ndarray, modality: str) -> DiagonalGaussian:
-        """q_modality(z | e) for raw embeddings ``(N, D_modality)``."""
+        """q(z | e_modality) for raw embeddings ``(N, D_modality)``, as the objective defines it
+        (the encoder's Gaussian; for MVAE its product with the prior expert)."""
         x = self.normalizers[modality](self._as_tensor(embeddings))
-        return self.encoders[modality](x)
+        return self.objective.posterior(self, x, modality)
 
     def decode(self, z: Tensor, modality: str) -> Tensor:
         """Raw embeddings ``(..., D_modality)`` decoded from latents ``(..., latent_dim)``."""
@@ -170,8 +141,10 @@ class JointEmbeddingModel(nn.Module):
 
     @torch.no_grad()
     def latent_means(self, embeddings: Tensor | np.ndarray, modality: str) -> Tensor:
-        """Posterior means μ_modality ``(N, latent_dim)``: the proxy variables' point estimates."""
-        return self.encode(embeddings, modality).mu
+        """Point estimates ``(N, latent width)`` of each sample in the shared space: the
+        posterior means (the proxy variables' for the paper's objective)."""
+        x = self.normalizers[modality](self._as_tensor(embeddings))
+        return self.objective.latent_mean(self, x, modality)
 
     @torch.no_grad()
     def translate(
@@ -184,9 +157,10 @@ class JointEmbeddingModel(nn.Module):
     ) -> Tensor:
         """Target-modality embeddings from source-modality embeddings ``(N, D_source)``.
 
-        z is the posterior mean (``use_mean``) or drawn from q_source; returns ``(N, D_target)``
-        for one sample, ``(N, n_samples, D_target)`` for several (which needs ``use_mean=False``:
-        the mean would give identical copies).
+        z is the posterior mean (``use_mean``) or drawn from q(z | source); returns
+        ``(N, D_target)`` for one sample, ``(N, n_samples, D_target)`` for several (which needs
+        ``use_mean=False``: the mean would give identical copies). The regression objective is
+        deterministic: its samples are all the mean.
         """
         for name in (source, target):
             if name not in self.modalities:
@@ -196,9 +170,6 @@ class JointEmbeddingModel(nn.Module):
                 f"n_samples={n_samples} with use_mean=True would repeat one output; "
                 "pass use_mean=False to draw samples from q(z | source)."
             )
-        q = self.encode(e_source, source)
-        if n_samples == 1:
-            z = q.mu if use_mean else q.rsample()
-        else:
-            z = q.rsample(n_samples).transpose(0, 1)  # (N, n_samples, d)
-        return self.decode(z, target)
+        x = self.normalizers[source](self._as_tensor(e_source))
+        out = self.objective.translate(self, x, source, target, use_mean, n_samples)
+        return self.normalizers[target].inverse(out)

@@ -20,8 +20,11 @@ class JointModelParams(_Strict):
 
     latent_dim: int = Field(16, ge=1)
     hidden_dim: int = Field(256, ge=1)
-    objective: Literal["proxy_variable"] = "proxy_variable"
+    objective: Literal["proxy_variable", "jmvae_kl", "mvae", "mmvae", "regression"] = (
+        "proxy_variable"
+    )
     beta: float = Field(0.5, ge=0)
+    alpha: float = Field(1.0, ge=0)
     gamma: float = Field(1.0, ge=0)
     distance: Literal["kl", "symmetric_kl", "wasserstein2", "mmd"] = "symmetric_kl"
     constraint: Literal["penalty", "lagrangian"] = "penalty"
