@@ -84,6 +84,26 @@ def test_pipeline_runs_on_an_in_memory_catalog(tmp_path):
     assert titles[-1].startswith("held out: ") and not titles[0].startswith("held out")
 
 
+@pytest.mark.parametrize("objective", ["jmvae_kl", "mvae", "mmvae", "regression"])
+def test_every_reference_objective_runs_through_the_pipeline(objective, tmp_path):
+    """`--params joint_latent.model.objective=<name>`: the same nodes, the same outputs."""
+    inputs = _inputs()
+    params = inputs["params:joint_latent"].model_dump()
+    params["model"]["objective"] = objective
+    inputs["params:joint_latent"] = JointLatentParams.model_validate(params)
+    catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
+    catalog["joint_model"] = TorchCheckpointDataset(filepath=str(tmp_path / "joint_model.pt"))
+    SequentialRunner().run(create_pipeline(), catalog)
+
+    assert load_joint_model(catalog.load("joint_model")).config.objective == objective
+    width = DIMS["image"] if objective == "regression" else 4  # regression: the image space
+    assert catalog.load("text.latent_means").shape == (len(inputs["metadata"]), width)
+    report = catalog.load("joint_alignment_report")
+    assert 0 <= report["probe/text_to_image/mean"] <= 1
+    assert ("distance/mean" in report) == (objective != "regression")
+    assert isinstance(catalog.load("joint_prompt_grid"), Figure)
+
+
 def test_embeddings_of_the_wrong_length_name_the_pipeline_to_rerun():
     inputs = _inputs()
     inputs["text.embeddings"] = inputs["text.embeddings"][:-1]
