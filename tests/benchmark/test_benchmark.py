@@ -46,11 +46,16 @@ def test_table_has_a_row_per_objective_marks_the_best_and_dashes_the_undefined()
         "mvae",
         "regression",
     ]
-    assert "| regression | **95.0 ± 0.0** |" in markdown  # best text→image
+    assert "| regression | **95.0** |" in markdown  # best text→image; one seed: no ± std
     last = markdown.split("## Alignment")[1]
-    assert "| mvae | **0.20 ± 0.00** |" in last  # lowest D is best
+    assert "| mvae | **0.20** |" in last  # lowest D is best
     assert "| regression | — |" in last  # no posterior, no distance
     assert "Hardware: 2 CPU cores." in markdown
+
+
+def test_cells_show_the_spread_of_several_seeds():
+    summary = benchmark_summary({"mvae": [_run(0.5, 10), _run(0.7, 14)]})
+    assert "| mvae | **60.0 ± 14.1** |" in render_benchmark(summary, seeds=[0, 1])
 
 
 def test_an_objective_without_runs_is_an_error():

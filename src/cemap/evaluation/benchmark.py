@@ -67,7 +67,9 @@ def _cell(stats: Mapping[str, float] | None, column: Column, best: bool) -> str:
     if stats is None:
         return "—"
     mean, std = stats["mean"] * column.scale, stats["std"] * column.scale
-    text = f"{mean:.{column.digits}f} ± {std:.{column.digits}f}"
+    text = f"{mean:.{column.digits}f}"
+    if stats["n"] > 1:  # one seed has no spread to show
+        text += f" ± {std:.{column.digits}f}"
     return f"**{text}**" if best else text
 
 
