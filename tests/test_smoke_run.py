@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cemap.evaluation.metrics import DIRECTIONS
 from tests.conftest import make_project_copy, run_kedro
 
 pytestmark = pytest.mark.e2e
@@ -26,14 +27,7 @@ def _client(project):
 
 def test_metrics_cover_every_direction_and_split(smoke_evaluated_project):
     metrics = _metrics(smoke_evaluated_project)
-    for source, target in [
-        ("text", "image"),
-        ("speech", "image"),
-        ("image", "text"),
-        ("image", "speech"),
-        ("text", "speech"),
-        ("speech", "text"),
-    ]:
+    for source, target in DIRECTIONS:
         for split in ("test", "heldout"):
             for measure in ("strict", "digit_left", "color_left", "digit_right", "color_right"):
                 value = metrics[f"coherence/{source}_to_{target}/{split}/{measure}"]

@@ -11,14 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DIRECTIONS = (
-    ("text", "image"),
-    ("speech", "image"),
-    ("image", "text"),
-    ("image", "speech"),
-    ("text", "speech"),
-    ("speech", "text"),
-)
+from cemap.evaluation.metrics import DIRECTIONS
 
 Summary = dict[str, dict[str, dict[str, float]]]
 

@@ -31,6 +31,15 @@ from cemap.data.splits import ATTRIBUTES
 
 STRICT = "strict"
 MEASURES = (STRICT, *ATTRIBUTES)
+# The six (source, target) generation directions that are scored, images first.
+DIRECTIONS = (
+    ("text", "image"),
+    ("speech", "image"),
+    ("image", "text"),
+    ("image", "speech"),
+    ("text", "speech"),
+    ("speech", "text"),
+)
 
 
 def metric_name(*parts: str) -> str:

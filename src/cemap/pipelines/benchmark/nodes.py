@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
@@ -50,7 +49,7 @@ def _score(
     generated, index = generate_images_for_evaluation(
         joint, inputs["image_autoencoder"], e["text"], e["speech"], metadata, evaluation
     )
-    coherence, figure = score_coherence(
+    coherence, _ = score_coherence(
         generated,
         index,
         inputs["image_judge"],
@@ -68,7 +67,7 @@ def _score(
     alignment = measure_alignment(
         joint, e["image"], e["text"], e["speech"], *means, metadata, evaluation
     )
-    quality, *grids = measure_quality(
+    quality, *_ = measure_quality(  # the figures are the evaluation run's business
         generated,
         index,
         inputs["images"],
@@ -79,8 +78,6 @@ def _score(
         metadata,
         evaluation,
     )
-    for fig in (figure, *grids):
-        plt.close(fig)
     return {**coherence, **alignment, **quality}
 
 

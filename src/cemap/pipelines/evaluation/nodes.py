@@ -24,6 +24,7 @@ from cemap.evaluation.judges import (
     train_speech_judge,
 )
 from cemap.evaluation.metrics import (
+    DIRECTIONS,
     coherence,
     diversity,
     frechet_distance,
@@ -40,8 +41,8 @@ from cemap.torch_runtime import seed_everything
 
 MODALITIES = ("image", "text", "speech")
 EVAL_SPLITS = ("test", "heldout")
-IMAGE_DIRECTIONS = (("text", "image"), ("speech", "image"))
-OTHER_DIRECTIONS = (("image", "text"), ("speech", "text"), ("image", "speech"), ("text", "speech"))
+IMAGE_DIRECTIONS = tuple(d for d in DIRECTIONS if d[1] == "image")  # judged on images
+OTHER_DIRECTIONS = tuple(d for d in DIRECTIONS if d[1] != "image")
 Checkpoint = dict[str, Any]
 
 
