@@ -161,3 +161,12 @@ def test_smoke_benchmark_writes_one_row_per_objective_and_child_runs(smoke_evalu
     assert [a.path for a in client.list_artifacts(child.info.run_id, "model")] == [
         "model/joint_model.pt"
     ]
+
+
+def test_the_caption_names_the_device_the_runs_trained_on():
+    import torch
+
+    from cemap.pipelines.benchmark.nodes import _hardware
+
+    caption = _hardware(torch.device("cpu"))
+    assert "trained on cpu" in caption and f"torch {torch.__version__}" in caption

@@ -31,6 +31,7 @@ from cemap.pipelines.evaluation.nodes import (
 from cemap.pipelines.evaluation.params import EvaluationParams
 from cemap.pipelines.joint_latent.nodes import encode_latent_means, train_joint_model
 from cemap.pipelines.joint_latent.params import JointLatentParams
+from cemap.torch_runtime import select_device
 from cemap.tracking import flatten
 
 logger = logging.getLogger(__name__)
@@ -162,16 +163,18 @@ def train_and_score(
     return results
 
 
-def _hardware() -> str:
-    """Cores, torch threads and the accelerator, for the table's caption."""
+def _hardware(device: torch.device) -> str:
+    """Cores, torch threads and the device the runs trained on, for the table's caption."""
     text = f"{os.cpu_count()} CPU cores ({platform.machine()}), {torch.get_num_threads()} torch threads"
-    if torch.cuda.is_available():
-        text += f", {torch.cuda.get_device_name(0)}"
+    if device.type == "cuda":
+        text += f", trained on {torch.cuda.get_device_name(device)}"
+    else:
+        text += f", trained on {device.type}"
     return text + f", torch {torch.__version__}"
 
 
 def summarise_benchmark(
-    benchmark: BenchmarkParams, *results: list[dict[str, float]]
+    joint_latent: JointLatentParams, benchmark: BenchmarkParams, *results: list[dict[str, float]]
 ) -> tuple[str, dict[str, Any], dict[str, dict[str, float]]]:
     """The markdown table, every objective's per-seed and mean/std metrics (JSON), and the
     means and stds as MLflow metrics of the parent run (``benchmark/<objective>/<metric>/mean``)."""
@@ -184,7 +187,9 @@ def summarise_benchmark(
         for stat, value in values.items()
         if stat in ("mean", "std") and np.isfinite(value)
     }
-    markdown = render_benchmark(summary, seeds=benchmark.seeds, hardware=_hardware())
+    run = benchmark.run_params(joint_latent, next(iter(OBJECTIVES)), benchmark.seeds[0])
+    device = select_device(run.training.device)  # as train_joint_model's fit resolves it
+    markdown = render_benchmark(summary, seeds=benchmark.seeds, hardware=_hardware(device))
     return (
         markdown,
         {

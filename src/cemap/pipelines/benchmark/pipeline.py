@@ -40,7 +40,11 @@ def create_pipeline(**kwargs) -> Pipeline:
     ]
     summary = Node(
         summarise_benchmark,
-        ["params:benchmark", *(f"benchmark.{objective}.results" for objective in OBJECTIVES)],
+        [
+            "params:joint_latent",
+            "params:benchmark",
+            *(f"benchmark.{objective}.results" for objective in OBJECTIVES),
+        ],
         ["benchmark_report", "benchmark_results", "benchmark_metrics"],
         name="summarise_benchmark",
         namespace="benchmark",
