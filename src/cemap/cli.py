@@ -264,11 +264,12 @@ def generate(
 ) -> None:
     """Generate images, sentences or speech from a sentence (--text) or a recording (--audio)."""
     from cemap import generate as generation
+    from cemap import inputs
 
     if (text is None) == (audio is None):
         raise click.UsageError("Give exactly one of --text and --audio.")
     # Resampling and downmixing are reported, not errors.
-    logging.getLogger(generation.__name__).setLevel(logging.INFO)
+    logging.getLogger(inputs.__name__).setLevel(logging.INFO)
     project = _project_path(ctx, project_path)
     try:
         data_root = _data_root(project, env) if model is None else "data"

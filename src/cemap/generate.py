@@ -1,39 +1,55 @@
-"""Generation from a typed sentence or an audio file, for the ``cemap generate`` command,
-notebooks and the served pyfunc model: input checks, model loading, writing the outputs.
+"""Generation from a typed sentence or an audio file, for the ``cemap generate`` command and
+notebooks: model loading, generation, writing the outputs.
 
-Errors a user can cause raise ``GenerationError`` with a message that says what was wrong and
-what to do; the command prints it without a traceback.
+Inputs are checked by :mod:`cemap.inputs`; errors a user can cause raise ``GenerationError``
+with a message that says what was wrong and what to do.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import string
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from cemap.data.sentences import DIGIT_WORDS, parse_sentence, template_vocabulary
+from cemap.concepts import MODALITIES
+from cemap.inputs import (
+    EXAMPLE_SENTENCE,
+    GenerationError,
+    check_sentence,
+    known_colors,
+    known_words,
+    prepare_waveform,
+    read_audio,
+    speech_rate,
+)
 from cemap.joint.generation import ConditionalGenerator, Generated
-from cemap.models.persistence import MODALITIES, autoencoder_path
-from cemap.models.text_autoencoder import SPECIAL_TOKENS
+from cemap.models.persistence import autoencoder_path
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "EXAMPLE_SENTENCE",
+    "GenerationError",
+    "check_sentence",
+    "generate_from_audio",
+    "generate_from_text",
+    "known_colors",
+    "known_words",
+    "load_generator",
+    "load_local_generator",
+    "local_model_paths",
+    "prepare_waveform",
+    "read_audio",
+    "samples_of",
+    "speech_rate",
+    "write_outputs",
+]
 
 Target = Literal["image", "text", "speech"]
 TARGETS: tuple[str, ...] = MODALITIES
-EXAMPLE_SENTENCE = "red three and blue seven"
-#: A clip whose loudest sample is below this (full scale 1.0) carries no speech.
-SILENCE_PEAK = 1e-4
 #: Output file suffix per target modality.
 SUFFIXES = {"image": ".png", "text": ".txt", "speech": ".wav"}
-
-
-class GenerationError(ValueError):
-    """An input or a model the user pointed at cannot be used; the message says what to do."""
 
 
 # --- models -----------------------------------------------------------------------------------
@@ -64,40 +80,6 @@ def load_local_generator(
     return ConditionalGenerator.from_checkpoints(joint, paths, device=device)
 
 
-def load_mlflow_generator(model_uri: str) -> ConditionalGenerator:
-    """The generator inside a pyfunc model logged by ``cemap.serving`` (``models:/...``,
-    ``runs:/...`` or a local model folder), from the current MLflow tracking/registry store."""
-    import mlflow
-
-    from cemap.serving import CrossModalImageModel
-
-    try:
-        model = mlflow.pyfunc.load_model(model_uri)
-    except Exception as exc:  # noqa: BLE001 — MLflow raises many types; the user needs the reason
-        raise GenerationError(
-            f"Cannot load the MLflow model {model_uri!r} from the tracking store "
-            f"{mlflow.get_tracking_uri()}: {exc}. Check the URI (e.g. "
-            f"models:/cemap-text-speech-to-image/latest) and MLFLOW_TRACKING_URI."
-        ) from None
-    python_model = model.unwrap_python_model()
-    if not isinstance(python_model, CrossModalImageModel):
-        raise GenerationError(
-            f"The MLflow model {model_uri!r} is a {type(python_model).__name__}, not a CEMap "
-            f"CrossModalImageModel; give the URI of the model the evaluation pipeline registers."
-        )
-    return python_model.generator
-
-
-def project_tracking_uri(project_path: str | os.PathLike[str] = ".") -> str:
-    """The MLflow store ``kedro run`` logs to: ``$CEMAP_MLFLOW_TRACKING_URI``, else
-    ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<project>/mlflow.db``."""
-    return (
-        os.environ.get("CEMAP_MLFLOW_TRACKING_URI")
-        or os.environ.get("MLFLOW_TRACKING_URI")
-        or f"sqlite:///{Path(project_path).resolve()}/mlflow.db"
-    )
-
-
 def load_generator(
     model: str | None = None,
     project_path: str | os.PathLike[str] = ".",
@@ -105,127 +87,16 @@ def load_generator(
     device: str = "cpu",
 ) -> ConditionalGenerator:
     """``model=None``: the local artefacts of the last ``kedro run``; otherwise an MLflow model
-    URI or folder, looked up in the project's MLflow store (see ``project_tracking_uri``)."""
+    URI or folder, looked up in the project's MLflow store (``cemap.tracking``)."""
     if model is None:
         return load_local_generator(project_path, data_root, device)
     import mlflow
 
+    from cemap.serving import load_served_generator
+    from cemap.tracking import project_tracking_uri
+
     mlflow.set_tracking_uri(project_tracking_uri(project_path))
-    return load_mlflow_generator(model)
-
-
-# --- inputs -----------------------------------------------------------------------------------
-
-
-def known_words(generator: ConditionalGenerator) -> list[str]:
-    """The words the trained text autoencoder knows, sorted."""
-    vocabulary = generator.autoencoders["text"].vocabulary.tokens
-    return sorted(set(vocabulary) - set(SPECIAL_TOKENS))
-
-
-def known_colors(generator: ConditionalGenerator) -> list[str]:
-    """The colour names in the trained vocabulary (every word no template or digit uses)."""
-    return sorted(set(known_words(generator)) - set(template_vocabulary([])))
-
-
-def check_sentence(text: str, generator: ConditionalGenerator) -> str:
-    """``text`` lower-cased without punctuation, if every word is in the trained vocabulary."""
-    if not isinstance(text, str) or not text.strip():
-        raise GenerationError(
-            f"The text is empty ({text!r}); give a sentence such as {EXAMPLE_SENTENCE!r}."
-        )
-    if "text" not in generator.autoencoders:
-        raise GenerationError("This model has no text autoencoder, so it cannot read sentences.")
-    words = (
-        text.lower()
-        .translate(str.maketrans(string.punctuation, " " * len(string.punctuation)))
-        .split()
-    )
-    if not words:
-        raise GenerationError(
-            f"The text {text!r} has no words; give a sentence such as {EXAMPLE_SENTENCE!r}."
-        )
-    vocabulary, colors = set(known_words(generator)), known_colors(generator)
-    unknown = [w for w in dict.fromkeys(words) if w not in vocabulary]
-    if unknown:
-        digits = [d for d in DIGIT_WORDS if d in vocabulary]
-        raise GenerationError(
-            f"Unknown word{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in "
-            f"{text!r}. The model knows the colours {', '.join(colors)} and the digits "
-            f"{', '.join(digits)} (as words); e.g. {EXAMPLE_SENTENCE!r}."
-        )
-    sentence = " ".join(words)
-    if parse_sentence(sentence, colors) is None:
-        logger.warning(
-            "%r fits none of the training sentence patterns (e.g. %r); the model may misread it.",
-            sentence,
-            EXAMPLE_SENTENCE,
-        )
-    return sentence
-
-
-def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """``(samples, channels) float32`` and the sample rate of an audio file (soundfile)."""
-    import soundfile as sf
-
-    if not Path(path).is_file():
-        raise GenerationError(f"There is no audio file at {str(path)!r}.")
-    try:
-        waveform, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # noqa: BLE001 — soundfile raises LibsndfileError, OSError, ...
-        reason = str(exc).rstrip(".")
-        raise GenerationError(
-            f"Cannot read the audio file {str(path)!r} ({reason}); give a WAV, FLAC or OGG file."
-        ) from None
-    return waveform, int(sample_rate)
-
-
-def prepare_waveform(
-    waveform: np.ndarray,
-    sample_rate: int,
-    target_rate: int,
-    channels: int = 1,
-    name: str = "the audio",
-) -> np.ndarray:
-    """A mono float32 clip at ``target_rate`` from ``waveform``: ``(samples,)``, ``(samples,
-    channels)`` or, with ``channels > 1``, interleaved ``(samples * channels,)``.
-
-    Stereo is averaged to mono and another rate resampled, each with a log line; an empty or
-    silent clip raises ``GenerationError``.
-    """
-    from cemap.speech.features import resample_to
-
-    clip = np.asarray(waveform, dtype=np.float32)
-    if clip.ndim == 1 and channels > 1:
-        if clip.size % channels:
-            raise GenerationError(
-                f"{name} has {clip.size} samples, not a multiple of channels={channels}."
-            )
-        clip = clip.reshape(-1, channels)
-    if clip.ndim == 2:
-        if clip.shape[1] > 1:
-            logger.info("Mixing the %d channels of %s down to mono.", clip.shape[1], name)
-        clip = clip.mean(axis=1)
-    if clip.ndim != 1:
-        raise GenerationError(f"{name} has shape {clip.shape}; give a mono or stereo waveform.")
-    if clip.size == 0:
-        raise GenerationError(f"{name} has no samples; give a recording of a sentence.")
-    peak = float(np.abs(clip).max())
-    if not np.isfinite(peak) or peak < SILENCE_PEAK:
-        raise GenerationError(
-            f"{name} is silent (peak amplitude {peak:.2g}); record the sentence again, louder."
-        )
-    if sample_rate != target_rate:
-        logger.info("Resampling %s from %d Hz to %d Hz.", name, sample_rate, target_rate)
-        clip = resample_to(clip, sample_rate, target_rate)
-    return clip
-
-
-def speech_rate(generator: ConditionalGenerator) -> int:
-    """The sample rate the speech autoencoder was trained at (Hz)."""
-    if "speech" not in generator.autoencoders:
-        raise GenerationError("This model has no speech autoencoder, so it cannot read audio.")
-    return int(generator.autoencoders["speech"].config.sample_rate)
+    return load_served_generator(model)
 
 
 # --- generation -------------------------------------------------------------------------------

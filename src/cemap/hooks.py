@@ -1,4 +1,4 @@
-"""Kedro hooks of CEMap."""
+"""Kedro hooks of CEMap: every one the project registers (``settings.HOOKS``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
+import mlflow
 from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
 from kedro.pipeline import Pipeline
+from pydantic import BaseModel
+
+from cemap.tracking import flatten
 
 logger = logging.getLogger(__name__)
 
@@ -141,3 +145,29 @@ class ReleaseMemoryHook:
     @hook_impl
     def after_node_run(self) -> None:
         release_freed_memory()
+
+
+class FlatParametersHook:
+    """Logs each typed ``params:`` input of a node, flattened, into the active MLflow run.
+
+    kedro-mlflow flattens dict parameters, but Kedro hands nodes validated pydantic models,
+    which kedro-mlflow logs as one long string; this logs their fields one key each
+    (``embeddings.image.training.epochs``) so runs can be compared and filtered per key.
+    """
+
+    def __init__(self) -> None:
+        self._logged: set[tuple[str, str]] = set()
+
+    @hook_impl
+    def before_node_run(self, node, inputs: dict[str, Any]) -> None:
+        run = mlflow.active_run()
+        if run is None:
+            return
+        for name, value in inputs.items():
+            if not name.startswith("params:") or not isinstance(value, BaseModel):
+                continue
+            if (run.info.run_id, name) in self._logged:
+                continue
+            params = flatten(value, name.removeprefix("params:"))
+            mlflow.log_params({key: str(item)[:6000] for key, item in params.items()})
+            self._logged.add((run.info.run_id, name))

@@ -6,7 +6,7 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 # Pipelines `kedro run` leaves out: run them by name once the default job has run.
-OPT_IN = ("benchmark",)
+OPT_IN = ("objective_comparison",)
 
 
 def register_pipelines() -> dict[str, Pipeline]:

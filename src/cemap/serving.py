@@ -14,8 +14,8 @@ refuses the float column), so a frame mixing text and audio rows gives every row
 uint8`` in row order (the signature declares it as a tensor; a REST server returns nested
 lists). ``mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": [...]}))``.
 
-Logging: ``build_pyfunc_model`` (a node) wraps the four trained checkpoints;
-``CrossModalModelDataset`` (the catalog) logs the model with them as artifacts, its signature
+Logging: the evaluation pipeline wraps the four trained checkpoints in a
+``CrossModalImageModel``; ``CrossModalModelDataset`` (the catalog) logs the model with them as artifacts, its signature
 and input example, and registers it as ``cemap-text-speech-to-image``.
 """
 
@@ -37,7 +37,8 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 from mlflow.types.schema import Array
 
-from cemap.generate import (
+from cemap.concepts import MODALITIES
+from cemap.inputs import (
     EXAMPLE_SENTENCE,
     GenerationError,
     check_sentence,
@@ -45,7 +46,6 @@ from cemap.generate import (
     speech_rate,
 )
 from cemap.joint.generation import ConditionalGenerator
-from cemap.models.persistence import MODALITIES
 
 REGISTERED_MODEL_NAME = "cemap-text-speech-to-image"
 #: Artifact key of each checkpoint inside the logged model.
@@ -172,22 +172,24 @@ def _int_cell(rows: pd.DataFrame, column: str, i: int, default: int) -> int:
     return int(rows[column][i])
 
 
-def build_pyfunc_model(
-    joint_model: dict[str, Any],
-    image_autoencoder: dict[str, Any],
-    text_autoencoder: dict[str, Any],
-    speech_autoencoder: dict[str, Any],
-) -> CrossModalImageModel:
-    """The pyfunc model over the trained checkpoints (dicts, as the catalog loads them); save
-    it with ``CrossModalModelDataset``."""
-    return CrossModalImageModel(
-        {
-            "joint": joint_model,
-            "image": image_autoencoder,
-            "text": text_autoencoder,
-            "speech": speech_autoencoder,
-        }
-    )
+def load_served_generator(model_uri: str) -> ConditionalGenerator:
+    """The generator inside a logged ``CrossModalImageModel`` (``models:/...``, ``runs:/...``
+    or a local model folder), from the current MLflow tracking/registry store."""
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except Exception as exc:  # noqa: BLE001 — MLflow raises many types; the user needs the reason
+        raise GenerationError(
+            f"Cannot load the MLflow model {model_uri!r} from the tracking store "
+            f"{mlflow.get_tracking_uri()}: {exc}. Check the URI (e.g. "
+            f"models:/{REGISTERED_MODEL_NAME}/latest) and CEMAP_MLFLOW_TRACKING_URI."
+        ) from None
+    python_model = model.unwrap_python_model()
+    if not isinstance(python_model, CrossModalImageModel):
+        raise GenerationError(
+            f"The MLflow model {model_uri!r} is a {type(python_model).__name__}, not a CEMap "
+            f"CrossModalImageModel; give the URI of the model the evaluation pipeline registers."
+        )
+    return python_model.generator
 
 
 class CrossModalModelDataset(MlflowModelTrackingDataset):

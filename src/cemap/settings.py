@@ -2,26 +2,8 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from kedro.utils import find_kedro_project
-
-from cemap.hooks import MissingInputsHook, ReleaseMemoryHook
-from cemap.tracking import FlatParametersHook
-
-
-def _project_root() -> str:
-    """The project root, found from the working directory the way the kedro CLI finds it."""
-    root = find_kedro_project(Path.cwd())
-    return str((root or Path.cwd()).resolve())
-
-
-def _mlflow_tracking_uri() -> str:
-    """``$CEMAP_MLFLOW_TRACKING_URI`` if set (tests point it at a temporary store), else
-    ``sqlite:///<project root>/mlflow.db`` whatever the working directory."""
-    return os.environ.get("CEMAP_MLFLOW_TRACKING_URI") or f"sqlite:///{_project_root()}/mlflow.db"
-
+from cemap.hooks import FlatParametersHook, MissingInputsHook, ReleaseMemoryHook
+from cemap.tracking import project_tracking_uri
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -29,8 +11,7 @@ CONFIG_LOADER_ARGS = {
     # `--params embeddings.image.epochs=3` must change one key, not replace the whole dict.
     "merge_strategy": {"parameters": "soft"},
     "custom_resolvers": {
-        "cemap.project_root": _project_root,
-        "cemap.mlflow_tracking_uri": _mlflow_tracking_uri,
+        "cemap.mlflow_tracking_uri": project_tracking_uri,
     },
 }
 

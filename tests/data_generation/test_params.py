@@ -63,6 +63,15 @@ def test_the_shipped_defaults_validate():
         ({"speech": {"backend": "festival"}}, r"speech.backend='festival' is unknown.*'espeak'"),
         ({"speech": {"workers": 0}}, r"speech.workers=0 must be a positive integer"),
         (
+            {"speech": {"n_fft": 2}},
+            r"data_generation.speech.n_fft=2 gives 2 frequency bins, too few for n_mels=64",
+        ),
+        (
+            {"speech": {"hop_length": 4000}},
+            r"data_generation.speech.hop_length=4000 is longer than n_fft=1024",
+        ),
+        ({"speech": {"n_frames": 0}}, r"data_generation.speech.n_frames=0 must be a positive"),
+        (
             {
                 "heldout": {
                     "mode": "digit_color_pairs",

@@ -19,11 +19,13 @@ from cemap.models import (
     load_autoencoder,
     load_trained_autoencoder,
     save_autoencoder,
-    to_waveform,
 )
 from cemap.models.speech_autoencoder import unstretch_time
+from cemap.speech.features import LogMelSpec
 from cemap.training import TrainConfig, fit
 from tests.embeddings.conftest import SILENCE
+
+SPEC = LogMelSpec(n_mels=64, n_frames=16)  # the synthetic features
 
 
 def _models(synthetic_data):
@@ -43,7 +45,7 @@ def _models(synthetic_data):
         ),
         "speech": (
             SpeechAutoencoder.from_training_data(
-                SpeechAutoencoderConfig(channels=8, latent_dim=8), speech
+                SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8), speech
             ),
             speech,
         ),
@@ -109,7 +111,9 @@ def test_text_autoencoder_layout_and_learning(synthetic_data):
 
 def test_speech_duration_normalisation(synthetic_data):
     _, _, speech = synthetic_data
-    model = SpeechAutoencoder.from_training_data(SpeechAutoencoderConfig(channels=8), speech)
+    model = SpeechAutoencoder.from_training_data(
+        SpeechAutoencoderConfig(spec=SPEC, channels=8), speech
+    )
     x = model.inputs_from(speech)
     lengths = model.voiced_frames(x)
     expected = [(row.max(axis=0) > SILENCE + 5).nonzero()[0].max() + 1 for row in speech]
@@ -130,7 +134,7 @@ def test_speech_duration_normalisation(synthetic_data):
 
 def test_speech_statistics_do_not_depend_on_the_chunking(synthetic_data, monkeypatch):
     _, _, speech = synthetic_data
-    config = SpeechAutoencoderConfig(channels=8)
+    config = SpeechAutoencoderConfig(spec=SPEC, channels=8)
     whole = SpeechAutoencoder.from_training_data(config, speech)
     monkeypatch.setattr("cemap.models.speech_autoencoder._STATISTICS_CHUNK", 7)
     chunked = SpeechAutoencoder.from_training_data(config, speech)
@@ -142,13 +146,22 @@ def test_speech_statistics_do_not_depend_on_the_chunking(synthetic_data, monkeyp
 
 def test_speech_waveform(synthetic_data):
     _, _, speech = synthetic_data
-    model = SpeechAutoencoder.from_training_data(SpeechAutoencoderConfig(channels=8), speech)
+    model = SpeechAutoencoder.from_training_data(
+        SpeechAutoencoderConfig(spec=SPEC, channels=8), speech
+    )
     x = model.inputs_from(speech[:2])
     audio = model.to_waveform(x, n_iter=2)
-    hop = model.config.hop_length
+    hop = model.config.spec.hop_length
     assert audio.shape == (2, hop * (speech.shape[2] - 1))
     assert torch.isfinite(audio).all() and audio.abs().max() <= 1
-    assert to_waveform(x[0], n_iter=2).shape == (hop * (speech.shape[2] - 1),)
+    assert SPEC.to_waveform(x[0], n_iter=2).shape == (hop * (speech.shape[2] - 1),)
+
+
+def test_speech_autoencoder_refuses_features_its_spec_does_not_describe(synthetic_data):
+    _, _, speech = synthetic_data  # (N, 64, 16)
+    other = SpeechAutoencoderConfig(spec=LogMelSpec(n_mels=64, n_frames=160), channels=8)
+    with pytest.raises(ValueError, match=r"shape \(\d+, 64, 16\).*n_frames=160.*data_generation"):
+        SpeechAutoencoder.from_training_data(other, speech)
 
 
 def test_speech_content_frames_must_be_a_multiple_of_eight():

@@ -14,7 +14,7 @@ from kedro.validation.parameter_validator import ParameterValidator
 from matplotlib.figure import Figure
 from pydantic import ValidationError
 
-from cemap.data.splits import ATTRIBUTES
+from cemap.concepts import ATTRIBUTES
 from cemap.models import load_autoencoder
 from cemap.pipelines.embeddings import create_pipeline
 from cemap.pipelines.embeddings.nodes import (
@@ -29,8 +29,10 @@ from cemap.pipelines.embeddings.nodes import (
 )
 from cemap.pipelines.embeddings.params import EmbeddingsParams
 from cemap.settings import CONFIG_LOADER_ARGS
+from cemap.speech.features import LogMelSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SPEC = LogMelSpec(n_mels=64, n_frames=16)  # the synthetic speech features
 TINY = {
     "device": "cpu",
     "progress": False,
@@ -57,7 +59,7 @@ def trained(synthetic_data, params):
     return {
         "image": (train_image_autoencoder(images, metadata, params), images),
         "text": (train_text_autoencoder(metadata, metadata, params), metadata),
-        "speech": (train_speech_autoencoder(speech, metadata, params), speech),
+        "speech": (train_speech_autoencoder(speech, SPEC.to_dict(), metadata, params), speech),
     }
 
 
@@ -150,6 +152,7 @@ def test_pipeline_runs_on_an_in_memory_catalog(synthetic_data, params):
             "metadata": MemoryDataset(metadata),
             "images": MemoryDataset(images),
             "speech_features": MemoryDataset(speech),
+            "speech_spec": MemoryDataset(SPEC.to_dict()),
             "params:embeddings": MemoryDataset(params, copy_mode="assign"),
             # Persisted in the real catalog; a plain MemoryDataset is released once the probe
             # node has read it.
@@ -166,7 +169,13 @@ def test_pipeline_runs_on_an_in_memory_catalog(synthetic_data, params):
 
 def test_namespaces_and_inputs():
     pipeline = create_pipeline()
-    assert pipeline.inputs() == {"metadata", "images", "speech_features", "params:embeddings"}
+    assert pipeline.inputs() == {
+        "metadata",
+        "images",
+        "speech_features",
+        "speech_spec",
+        "params:embeddings",
+    }
     for modality in ("image", "text", "speech"):
         assert {f"{modality}.autoencoder", f"{modality}.embeddings"} <= pipeline.all_outputs()
 
@@ -176,7 +185,15 @@ def test_parameter_files_validate(env):
     loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS)
     params = EmbeddingsParams.model_validate(loader["parameters"]["embeddings"])
     assert params.image.latent_dim == (64 if env == "base" else 8)
-    assert params.speech.audio.n_fft == loader["parameters"]["data_generation"]["speech"]["n_fft"]
+    assert params.speech.audio.griffin_lim_iterations == (32 if env == "base" else 2)
+
+
+def test_speech_training_stops_before_fit_when_features_and_spec_disagree(synthetic_data):
+    metadata, _, speech = synthetic_data  # (N, 64, 16)
+    spec = {**SPEC.to_dict(), "n_mels": 32}
+    params = EmbeddingsParams.model_validate(TINY)
+    with pytest.raises(ValueError, match=r"speech_features has shape .*n_mels=32.*data_generation"):
+        train_speech_autoencoder(speech, spec, metadata, params)
 
 
 def test_bad_parameters_are_rejected():

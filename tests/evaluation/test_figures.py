@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cemap.data.splits import ATTRIBUTES
+from cemap.concepts import ATTRIBUTES
 from cemap.evaluation.figures import (
     confusion_matrices,
     latent_projection,
     loss_curves,
     prompt_grid,
 )
-from cemap.evaluation.judges import attribute_class_names
+from cemap.evaluation.labels import attribute_class_names
 
 COLORS = ["red", "green", "blue", "yellow", "magenta", "cyan"]
 

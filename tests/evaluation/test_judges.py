@@ -9,23 +9,21 @@ import pandas as pd
 import pytest
 import torch
 
+from cemap.concepts import ATTRIBUTES
 from cemap.data.images import DEFAULT_PALETTE
 from cemap.data.sentences import TEMPLATES, DigitPair, describe
-from cemap.data.splits import ATTRIBUTES
 from cemap.evaluation.judges import (
     ImageJudge,
     ImageJudgeConfig,
     SpeechJudge,
     SpeechJudgeConfig,
-    TextJudge,
-    attribute_class_names,
-    decode_attributes,
-    encode_attributes,
     load_judge,
     save_judge,
     train_image_judge,
     train_speech_judge,
 )
+from cemap.evaluation.labels import attribute_class_names, decode_attributes, encode_attributes
+from cemap.evaluation.text_judge import TextJudge
 from cemap.training import TrainConfig
 
 COLORS = list(DEFAULT_PALETTE)

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from cemap.data.splits import ATTRIBUTES
+from cemap.concepts import ATTRIBUTES
 from cemap.evaluation.metrics import (
     coherence,
     diversity,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cemap.evaluation.report import render_report
 
 METRICS = {
-    "coherence/text_to_image/test/strict": 0.93,
+    "coherence/text_to_image/test/strict": 0.99,
     "coherence/text_to_image/test/digit_left": 0.97,
     "coherence/text_to_image/heldout/strict": 0.71,
     "coherence/text_to_image/heldout/digit_left": 0.9,
@@ -47,11 +47,11 @@ def test_report_contains_every_metric_name_in_both_formats():
 
 def test_report_tables_and_quality_bars():
     markdown, html = render_report(METRICS, JUDGES, FIGURES)
-    assert "| text_to_image/test | 93.0% | 97.0% |" in markdown
+    assert "| text_to_image/test | 99.0% | 97.0% |" in markdown
     assert "| text_to_image/test | 40.0% | 80.0% |" in markdown  # recall@1, recall@10
-    assert "| coherence/text_to_image/heldout/strict | 71.0% | ≥ 80% | MISSED |" in markdown
+    assert "| coherence/text_to_image/heldout/strict | 71.0% | ≥ 95% | MISSED |" in markdown
     assert "| judge/image/test/digit_right | 97.5% | ≥ 98% | MISSED |" in markdown
-    assert "| coherence/text_to_image/test/strict | 93.0% | ≥ 90% | met |" in markdown
+    assert "| coherence/text_to_image/test/strict | 99.0% | ≥ 98.5% | met |" in markdown
     assert "## Other metrics" in markdown and "joint/epochs" in markdown
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
     assert '<img src="figures/prompt grid.png" alt="text → image samples">' in html

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from cemap.concepts import MODALITIES
 from cemap.joint import JointConfig, JointEmbeddingModel
 from cemap.joint.synthetic import synthetic_paired_embeddings
 from cemap.models import (
@@ -16,8 +17,8 @@ from cemap.models import (
     TextAutoencoder,
     TextAutoencoderConfig,
 )
+from cemap.speech.features import LogMelSpec
 
-MODALITIES = ("image", "text", "speech")
 TINY_DIMS = {"image": 8, "text": 6, "speech": 8}
 SENTENCES = ["red one and blue two", "a green three next to a cyan four", "yellow five and red six"]
 
@@ -60,6 +61,9 @@ def tiny_autoencoders() -> dict[str, torch.nn.Module]:
             SENTENCES,
         ).eval(),
         "speech": SpeechAutoencoder.from_training_data(
-            SpeechAutoencoderConfig(latent_dim=TINY_DIMS["speech"], channels=4), log_mels
+            SpeechAutoencoderConfig(
+                spec=LogMelSpec(n_mels=16, n_frames=16), latent_dim=TINY_DIMS["speech"], channels=4
+            ),
+            log_mels,
         ).eval(),
     }

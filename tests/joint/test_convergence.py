@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from cemap.concepts import ATTRIBUTES
+from cemap.evaluation.alignment import mean_distances
 from cemap.evaluation.probes import linear_probe_accuracy
 from cemap.joint import JointConfig, JointEmbeddingModel
-from cemap.joint.alignment import mean_distances
-from cemap.joint.synthetic import ATTRIBUTES, synthetic_paired_embeddings
+from cemap.joint.synthetic import synthetic_paired_embeddings
 from cemap.training import TrainConfig, fit
 from tests.joint.conftest import tensors
 

@@ -105,19 +105,10 @@ def test_from_checkpoints_selects_cpu_without_cuda(
 
 
 def test_speech_from_waveforms_matches_speech_from_their_log_mels(generator, tiny_autoencoders):
-    from cemap.speech.features import log_mel_features
-
-    config = tiny_autoencoders["speech"].config
+    spec = tiny_autoencoders["speech"].config.spec
     rng = np.random.default_rng(2)
     clips = [0.1 * rng.standard_normal(n).astype(np.float32) for n in (4000, 6000)]
-    log_mels = log_mel_features(
-        clips,
-        config.sample_rate,
-        n_mels=config.n_mels,
-        n_frames=config.n_frames,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-    )
+    log_mels = spec.compute(clips, spec.sample_rate)
     from_clips = generator.generate("speech", clips, "image")
     _check("image", from_clips, 1, n=2)
     np.testing.assert_array_equal(from_clips, generator.generate("speech", log_mels, "image"))

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from cemap.evaluation.alignment import mean_distances
 from cemap.joint import (
     OBJECTIVES,
     ConditionalGenerator,
@@ -19,7 +20,6 @@ from cemap.joint import (
     load_joint_model,
     product_of_experts,
 )
-from cemap.joint.alignment import mean_distances
 from cemap.joint.distances import kl_divergence
 from cemap.joint.objectives import MMVAEObjective, log_mixture_density
 from cemap.joint.synthetic import synthetic_paired_embeddings

@@ -14,9 +14,10 @@ from matplotlib.figure import Figure
 from pydantic import ValidationError
 
 from cemap.checkpoint_dataset import TorchCheckpointDataset
+from cemap.concepts import ATTRIBUTES
 from cemap.hooks import missing_inputs_message
 from cemap.joint import JointConfig, load_joint_model
-from cemap.joint.synthetic import ATTRIBUTES, synthetic_paired_embeddings
+from cemap.joint.synthetic import synthetic_paired_embeddings
 from cemap.models import ImageVAE, ImageVAEConfig, save_autoencoder
 from cemap.pipelines.joint_latent import create_pipeline
 from cemap.pipelines.joint_latent.params import JointLatentParams, JointModelParams

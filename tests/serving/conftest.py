@@ -22,6 +22,7 @@ from cemap.models import (
     TextAutoencoderConfig,
     save_autoencoder,
 )
+from cemap.speech.features import LogMelSpec
 from tests.conftest import make_project_copy
 
 COLORS = ("red", "green", "blue", "yellow", "cyan", "magenta")
@@ -44,7 +45,9 @@ def tiny_checkpoints() -> dict[str, dict]:
             TextAutoencoderConfig(embedding_dim=DIMS["text"], word_dim=4, hidden_dim=8), SENTENCES
         ),
         "speech": SpeechAutoencoder.from_training_data(
-            SpeechAutoencoderConfig(latent_dim=DIMS["speech"], channels=4),
+            SpeechAutoencoderConfig(
+                spec=LogMelSpec(n_mels=16, n_frames=16), latent_dim=DIMS["speech"], channels=4
+            ),
             log_mels,
         ),
     }

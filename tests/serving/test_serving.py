@@ -13,13 +13,13 @@ from kedro.io import DataCatalog
 from PIL import Image
 
 from cemap.cli import generate
-from cemap.generate import GenerationError
+from cemap.inputs import GenerationError
 from cemap.joint.generation import ConditionalGenerator
+from cemap.pipelines.evaluation.nodes import build_cross_modal_image_model
 from cemap.serving import (
     REGISTERED_MODEL_NAME,
     CrossModalImageModel,
     CrossModalModelDataset,
-    build_pyfunc_model,
 )
 
 SENTENCE = "red three and blue seven"
@@ -41,7 +41,7 @@ def registered(mlflow_store, tiny_checkpoints):
     with mlflow.start_run(experiment_id=mlflow_store) as run:
         catalog.save(
             "cross_modal_image_model",
-            build_pyfunc_model(c["joint"], c["image"], c["text"], c["speech"]),
+            build_cross_modal_image_model(c["joint"], c["image"], c["text"], c["speech"]),
         )
     return run.info.run_id
 

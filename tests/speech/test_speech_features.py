@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from cemap.speech import (
     DEFAULT_ESPEAK_VOICES,
-    DEFAULT_HOP_LENGTH,
-    DEFAULT_N_FFT,
-    DEFAULT_N_FRAMES,
     DEFAULT_PITCH_RANGE,
     DEFAULT_RATE_RANGE,
     DEFAULT_VOICES,
     ESPEAK_SAMPLE_RATE,
-    SILENCE_LOG_MEL,
+    LogMelSpec,
     Utterance,
-    count_cropped,
     draw_utterances,
-    log_mel_features,
     render_speech,
     resample_to,
 )
 
-SETTINGS = {"n_mels": 64, "n_frames": 40, "n_fft": 512, "hop_length": 320}
+SPEC = LogMelSpec(n_mels=64, n_frames=40, n_fft=512, hop_length=320)
 # 40 frames x 320 samples at 16 kHz: clips up to 39 * 320 = 12,480 samples (0.78 s) fit.
+DEFAULT = LogMelSpec()
 
 
 def tone(seconds: float, sample_rate: int = ESPEAK_SAMPLE_RATE) -> np.ndarray:
@@ -34,27 +31,25 @@ def tone(seconds: float, sample_rate: int = ESPEAK_SAMPLE_RATE) -> np.ndarray:
 
 def test_shape_dtype_padding_and_cropping():
     short, fits, long = tone(0.3), tone(0.7), tone(1.5)
-    features = log_mel_features([short, fits, long], ESPEAK_SAMPLE_RATE, **SETTINGS)
+    features = SPEC.compute([short, fits, long], ESPEAK_SAMPLE_RATE)
     assert features.shape == (3, 64, 40)
     assert features.dtype == np.float32
     assert np.isfinite(features).all()
 
     # 0.3 s is 15 frames of 20 ms: the rest is padding, the log of silence exactly.
-    assert np.all(features[0, :, 20:] == np.float32(SILENCE_LOG_MEL))
-    assert features[0, :, :10].max() > SILENCE_LOG_MEL + 10
+    assert np.all(features[0, :, 20:] == np.float32(SPEC.silence))
+    assert features[0, :, :10].max() > SPEC.silence + 10
     # The cropped clip has sound up to its last frame.
-    assert features[2, :, -1].max() > SILENCE_LOG_MEL + 10
+    assert features[2, :, -1].max() > SPEC.silence + 10
 
-    n_frames, hop = SETTINGS["n_frames"], SETTINGS["hop_length"]
-    kwargs = {"n_frames": n_frames, "hop_length": hop}
-    assert count_cropped([short, fits, long], ESPEAK_SAMPLE_RATE, **kwargs) == 1
-    assert count_cropped([long, long], ESPEAK_SAMPLE_RATE, **kwargs) == 2
+    assert SPEC.count_cropped([short, fits, long], ESPEAK_SAMPLE_RATE) == 1
+    assert SPEC.count_cropped([long, long], ESPEAK_SAMPLE_RATE) == 2
 
 
 def test_batch_composition_does_not_change_a_clip():
     clips = [tone(s) for s in (0.2, 1.2, 0.5)]
-    together = log_mel_features(clips, ESPEAK_SAMPLE_RATE, **SETTINGS)
-    alone = log_mel_features(clips[:1], ESPEAK_SAMPLE_RATE, **SETTINGS)
+    together = SPEC.compute(clips, ESPEAK_SAMPLE_RATE)
+    alone = SPEC.compute(clips[:1], ESPEAK_SAMPLE_RATE)
     # Float rounding only: the conv sees a longer zero-padded row in the batch.
     np.testing.assert_allclose(together[0], alone[0], atol=1e-3)
 
@@ -78,19 +73,12 @@ def test_longest_sentence_at_slowest_default_rate_is_not_cropped(tmp_path):
         for pitch in DEFAULT_PITCH_RANGE
     ]
     waveforms, stats = render_speech(utterances, "espeak", tmp_path, workers=1, progress=False)
-    defaults = {"n_frames": DEFAULT_N_FRAMES, "hop_length": DEFAULT_HOP_LENGTH}
-    assert count_cropped(waveforms, stats.sample_rate, **defaults) == 0
+    assert DEFAULT.count_cropped(waveforms, stats.sample_rate) == 0
     longest_s = max(len(w) for w in waveforms) / stats.sample_rate
-    covered_s = (DEFAULT_N_FRAMES - 1) * DEFAULT_HOP_LENGTH / 16000
+    covered_s = DEFAULT.num_samples / DEFAULT.sample_rate
     assert 2.5 < longest_s < covered_s
-    features = log_mel_features(
-        waveforms[:2],
-        stats.sample_rate,
-        n_frames=DEFAULT_N_FRAMES,
-        n_fft=DEFAULT_N_FFT,
-        hop_length=DEFAULT_HOP_LENGTH,
-    )
-    assert features.shape == (2, 64, DEFAULT_N_FRAMES)
+    features = DEFAULT.compute(waveforms[:2], stats.sample_rate)
+    assert features.shape == (2, 64, DEFAULT.n_frames)
 
 
 def test_draw_utterances_is_seeded_uniform_and_inclusive():
@@ -117,7 +105,7 @@ def test_draw_utterances_rejects_bad_arguments(voices, rates, match):
 
 
 def test_render_log_mels_in_chunks_equals_one_pass(tmp_path):
-    from cemap.speech import Utterance, log_mel_features, render_log_mels, render_speech
+    from cemap.speech import render_log_mels
 
     utterances = [
         Utterance(text, voice, 170, 50)
@@ -125,18 +113,45 @@ def test_render_log_mels_in_chunks_equals_one_pass(tmp_path):
         for voice in ("en-us", "en-gb+f3")
     ] + [Utterance("yellow four on the left and magenta nine on the right", "en-us", 150, 40)]
     waveforms, _ = render_speech(utterances, "espeak", tmp_path, workers=1, progress=False)
-    expected = log_mel_features(waveforms, 22050, n_frames=32, hop_length=400)
+    spec = LogMelSpec(n_frames=32, hop_length=400)
+    expected = spec.compute(waveforms, 22050)
     features, stats, cropped = render_log_mels(
-        utterances,
-        "espeak",
-        tmp_path,
-        workers=1,
-        chunk_size=2,
-        progress=False,
-        n_frames=32,
-        hop_length=400,
+        utterances, "espeak", tmp_path, workers=1, chunk_size=2, progress=False, spec=spec
     )
     np.testing.assert_array_equal(features, expected)
     assert stats.cached == len(utterances) and stats.rendered == 0
     # 32 frames x 25 ms = 0.8 s: every one of these sentences is longer.
     assert cropped == len(utterances)
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"n_fft": 2}, r"speech.n_fft=2 gives 2 frequency bins, too few for n_mels=64"),
+        ({"n_fft": 64, "n_mels": 64}, r"need n_fft >= 254"),
+        ({"hop_length": 2048}, r"speech.hop_length=2048 is longer than n_fft=1024"),
+        ({"n_frames": 1}, r"speech.n_frames=1 must be at least 2"),
+        ({"n_mels": 0}, r"speech.n_mels=0 must be a positive integer"),
+        ({"log_offset": 0.0}, r"speech.log_offset=0.0 must lie in \(0, 1\)"),
+    ],
+)
+def test_spec_rejects_settings_that_would_make_features_meaningless(settings, match):
+    with pytest.raises(ValueError, match=match):
+        LogMelSpec(**settings)
+
+
+def test_spec_round_trips_through_a_plain_dict_and_checks_feature_shapes():
+    assert LogMelSpec.from_dict(SPEC.to_dict()) == SPEC
+    with pytest.raises(ValueError, match=r"unknown keys \['n_ffts'\]"):
+        LogMelSpec.from_dict({**SPEC.to_dict(), "n_ffts": 3})
+    SPEC.check_features(np.zeros((2, 64, 40), np.float32))
+    with pytest.raises(ValueError, match=r"shape \(2, 32, 40\).*\(N, 64, 40\).*data_generation"):
+        SPEC.check_features(np.zeros((2, 32, 40), np.float32))
+
+
+def test_spec_inverts_its_own_features_to_audio():
+    clip = tone(0.5)
+    features = SPEC.compute([clip], ESPEAK_SAMPLE_RATE)
+    audio = SPEC.to_waveform(torch.from_numpy(features[0]), n_iter=4)
+    assert audio.shape == (SPEC.num_samples,)
+    assert float(audio.abs().max()) == pytest.approx(0.9, abs=1e-4)

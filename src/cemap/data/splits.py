@@ -15,10 +15,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from cemap.concepts import ATTRIBUTES, SPLITS
 from cemap.data.sentences import DigitPair
 
-SPLITS = ("train", "val", "test", "heldout")
-ATTRIBUTES = ("digit_left", "color_left", "digit_right", "color_right")
 HeldoutMode = Literal["tuples", "digit_color_pairs"]
 
 

@@ -13,7 +13,7 @@ from matplotlib import colormaps
 from matplotlib.colors import is_color_like, to_rgba
 from matplotlib.figure import Figure
 
-from cemap.data.splits import ATTRIBUTES
+from cemap.concepts import ATTRIBUTES
 
 _LOSS_STYLES = {"train": "-", "val": "--"}
 

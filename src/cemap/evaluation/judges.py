@@ -1,9 +1,8 @@
 """Judges: classifiers that read the four attributes back from an image, a spectrogram or a sentence.
 
 They are for scoring only (coherence, Fréchet distance features), so unlike the embeddings they
-train on labels. Every judge answers ``(N, 4) int64`` label indices in the order of
-:data:`cemap.data.splits.ATTRIBUTES`: digit (0..9) and colour (index into the palette) of the left
-and the right side; ``-1`` where it cannot tell.
+train on labels. Every judge answers ``(N, 4) int64`` label indices (:mod:`cemap.evaluation.labels`);
+the rule-based text judge is :mod:`cemap.evaluation.text_judge`.
 
 A trainable judge implements ``loss(x, y)`` for :func:`cemap.training.fit`::
 
@@ -14,90 +13,25 @@ and is saved as a plain checkpoint (``save_judge``/``load_judge``), like the aut
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cemap.concepts import ATTRIBUTES
 from cemap.data.images import DEFAULT_PALETTE
-from cemap.data.sentences import DIGIT_WORDS, parse_sentence
-from cemap.data.splits import ATTRIBUTES
+from cemap.evaluation.labels import N_DIGITS
 from cemap.models.image_vae import ImageVAE
 from cemap.models.persistence import model_checkpoint, rebuild_model
 from cemap.torch_runtime import seed_everything
 from cemap.training import TrainConfig, fit, predict_in_batches
 
-N_DIGITS = len(DIGIT_WORDS)
-UNKNOWN = -1  # the label index of an attribute a judge could not read
-
 
 def _default_colors() -> list[str]:
     return list(DEFAULT_PALETTE)
-
-
-# --------------------------------------------------------------------------------------------
-# Labels
-# --------------------------------------------------------------------------------------------
-
-
-def encode_attributes(table: pd.DataFrame | Sequence[Any], colors: Sequence[str]) -> np.ndarray:
-    """``(N, 4) int64`` label indices from a table with the four attribute columns.
-
-    ``table`` is the ``metadata`` DataFrame (or any rows with ``digit_left``, ``color_left``,
-    ``digit_right``, ``color_right``, e.g. a list of ``DigitPair``); colours become their index in
-    ``colors`` (the palette, a list of names or the palette dict).
-    """
-    frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(list(table))
-    missing = [a for a in ATTRIBUTES if a not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"The attribute table lacks the columns {missing}; it has {list(frame.columns)}. "
-            "Pass the metadata table written by the data_generation pipeline."
-        )
-    color_index = {name: i for i, name in enumerate(colors)}
-    codes = np.empty((len(frame), len(ATTRIBUTES)), dtype=np.int64)
-    for j, attribute in enumerate(ATTRIBUTES):
-        values = frame[attribute]
-        if attribute.startswith("color"):
-            unknown = sorted(set(values) - set(color_index))
-            if unknown:
-                raise ValueError(
-                    f"{attribute} has colours {unknown} that are not in the palette "
-                    f"{list(color_index)}; pass the palette the data was generated with."
-                )
-            codes[:, j] = values.map(color_index).to_numpy()
-        else:
-            codes[:, j] = values.to_numpy(dtype=np.int64)
-    return codes
-
-
-def decode_attributes(codes: np.ndarray, colors: Sequence[str]) -> pd.DataFrame:
-    """The inverse of :func:`encode_attributes`: a table with the four attribute columns.
-
-    ``codes`` is ``(N, 4)`` label indices; ``-1`` becomes a missing value (``<NA>`` digit,
-    ``None`` colour).
-    """
-    codes = np.asarray(codes)
-    colors = list(colors)
-    frame = {}
-    for j, attribute in enumerate(ATTRIBUTES):
-        column = codes[:, j]
-        if attribute.startswith("color"):
-            frame[attribute] = [colors[c] if c >= 0 else None for c in column]
-        else:
-            frame[attribute] = pd.array([d if d >= 0 else None for d in column], dtype="Int64")
-    return pd.DataFrame(frame)
-
-
-def attribute_class_names(colors: Sequence[str]) -> list[list[str]]:
-    """Class names per attribute, in :data:`ATTRIBUTES` order (digits as ``"0"``..``"9"``)."""
-    digits = [str(d) for d in range(N_DIGITS)]
-    return [digits, list(colors), digits, list(colors)]
 
 
 def _check_labels(labels: torch.Tensor, n_colors: int, name: str) -> None:
@@ -180,7 +114,7 @@ class AttributeJudge(nn.Module):
         return predict_in_batches(self.features, (x,), batch_size, self._device()).numpy()
 
 
-def _heads(in_features: int, n_colors: int) -> nn.ModuleList:
+def attribute_heads(in_features: int, n_colors: int) -> nn.ModuleList:
     return nn.ModuleList(
         nn.Linear(in_features, n) for n in (N_DIGITS, n_colors, N_DIGITS, n_colors)
     )
@@ -315,7 +249,7 @@ class SpeechJudge(AttributeJudge):
             nn.ReLU(),
         )
         self.gru = nn.GRU(c, config.hidden, batch_first=True, bidirectional=True)
-        self.heads = _heads(2 * config.hidden, len(config.colors))
+        self.heads = attribute_heads(2 * config.hidden, len(config.colors))
 
     @classmethod
     def from_training_data(cls, config: SpeechJudgeConfig, features: np.ndarray) -> SpeechJudge:
@@ -361,7 +295,7 @@ def load_judge(checkpoint: dict[str, Any]) -> AttributeJudge:
     )
 
 
-def _train_judge(
+def train_judge(
     judge: AttributeJudge,
     inputs: np.ndarray,
     labels: np.ndarray,
@@ -400,7 +334,7 @@ def train_image_judge(
     """
     seed_everything(config.seed)  # the initial weights too depend on the seed alone
     judge = ImageJudge.from_training_data(judge_config or ImageJudgeConfig(), images)
-    return _train_judge(judge, images, labels, val_images, val_labels, config)
+    return train_judge(judge, images, labels, val_images, val_labels, config)
 
 
 def train_speech_judge(
@@ -423,60 +357,4 @@ def train_speech_judge(
     """
     seed_everything(config.seed)
     judge = SpeechJudge.from_training_data(judge_config or SpeechJudgeConfig(), features)
-    return _train_judge(judge, features, labels, val_features, val_labels, config)
-
-
-# --------------------------------------------------------------------------------------------
-# Rule-based text judge
-# --------------------------------------------------------------------------------------------
-
-
-class TextJudge:
-    """Reads the attributes of sentences by rule (:func:`cemap.data.sentences.parse_sentence`).
-
-    With ``require_template=True`` (default) a sentence must be exactly one of the templates,
-    else all four attributes are ``-1``: a malformed sentence is not a coherent description.
-    With ``False``, it falls back to the first two "<colour> <digit>" word pairs, left then
-    right, and marks only what it cannot find as ``-1``.
-    """
-
-    kind: ClassVar[str] = "text_judge"
-    modality: ClassVar[str] = "text"
-
-    def __init__(
-        self, colors: Sequence[str] = tuple(DEFAULT_PALETTE), require_template: bool = True
-    ) -> None:
-        self.colors = list(colors)
-        self.require_template = require_template
-        self._color_index = {c: i for i, c in enumerate(self.colors)}
-        self._digit_index = {w: i for i, w in enumerate(DIGIT_WORDS)}
-
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """``(N, 4) int64`` label indices of ``texts``; ``-1`` where unreadable."""
-        out = np.full((len(texts), len(ATTRIBUTES)), UNKNOWN, dtype=np.int64)
-        for i, text in enumerate(texts):
-            pair = parse_sentence(text, self.colors)
-            if pair is not None:
-                out[i] = (
-                    pair.digit_left,
-                    self._color_index[pair.color_left],
-                    pair.digit_right,
-                    self._color_index[pair.color_right],
-                )
-            elif not self.require_template:
-                out[i] = self._read_pairs(text)
-        return out
-
-    predict_array = predict
-
-    def _read_pairs(self, text: str) -> list[int]:
-        words = text.strip().lower().split()
-        pairs = [
-            (self._digit_index[words[i + 1]], self._color_index[words[i]])
-            for i in range(len(words) - 1)
-            if words[i] in self._color_index and words[i + 1] in self._digit_index
-        ]
-        out = [UNKNOWN] * len(ATTRIBUTES)
-        for side, (digit, color) in enumerate(pairs[:2]):
-            out[2 * side], out[2 * side + 1] = digit, color
-        return out
+    return train_judge(judge, features, labels, val_features, val_labels, config)

@@ -12,7 +12,7 @@ Metric names (MLflow keys and report rows) are ``/``-separated paths; modalities
     diversity/<source>_to_<target>/<split>             spread of the samples of one prompt
 
 ``<measure>`` is ``strict`` (all four attributes right) or one attribute of
-:data:`cemap.data.splits.ATTRIBUTES` (``digit_left``, ``color_left``, ``digit_right``,
+:data:`cemap.concepts.ATTRIBUTES` (``digit_left``, ``color_left``, ``digit_right``,
 ``color_right``), e.g. ``coherence/text_to_image/test/strict``,
 ``coherence/text_to_image/heldout/digit_left``. Build them with :func:`metric_name` /
 :func:`prefixed`.
@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import scipy.linalg
 
-from cemap.data.splits import ATTRIBUTES
+from cemap.concepts import ATTRIBUTES
 
 STRICT = "strict"
 MEASURES = (STRICT, *ATTRIBUTES)

@@ -23,12 +23,16 @@ _FAMILIES = {
 }
 _FRACTIONS = ("judge", "coherence", "retrieval")
 
-# DESIGN.md §7: (metric name, minimum). Judge bars are checked on the "image" judge's rows.
+# The quality bars of docs/design.md §7: (metric name, minimum). Judge bars are checked on the
+# "image" judge's rows.
 QUALITY_BARS: dict[str, float] = {
-    "coherence/text_to_image/test/strict": 0.90,
-    "coherence/text_to_image/heldout/strict": 0.80,
-    "coherence/speech_to_image/test/strict": 0.85,
-    "coherence/image_to_text/test/strict": 0.90,
+    "coherence/text_to_image/test/strict": 0.985,
+    "coherence/text_to_image/heldout/strict": 0.95,
+    "coherence/speech_to_image/test/strict": 0.93,
+    "coherence/image_to_text/test/strict": 0.75,
+    "coherence/text_to_speech/test/strict": 0.80,
+    "coherence/image_to_speech/test/strict": 0.60,
+    "coherence/speech_to_text/test/strict": 0.93,
 }
 JUDGE_BAR = 0.98  # image judge, every attribute, real test images
 
@@ -138,11 +142,12 @@ def _quality_bars(metrics: Mapping[str, float], judges: Mapping[str, float]) -> 
         parts = name.split("/")
         if len(parts) >= 3 and parts[1] == "image" and parts[-1] in MEASURES[1:]:
             rows.append(_bar_row(name, value, JUDGE_BAR))
-    return _Table("Quality bars (DESIGN.md §7)", ["metric", "value", "bar", "status"], rows)
+    return _Table("Quality bars (docs/design.md §7)", ["metric", "value", "bar", "status"], rows)
 
 
 def _bar_row(name: str, value: float, minimum: float) -> list[str]:
-    return [name, f"{value:.1%}", f"≥ {minimum:.0%}", "met" if value >= minimum else "MISSED"]
+    bar = f"{100 * minimum:.1f}".removesuffix(".0")
+    return [name, f"{value:.1%}", f"≥ {bar}%", "met" if value >= minimum else "MISSED"]
 
 
 def _markdown(

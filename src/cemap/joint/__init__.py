@@ -1,4 +1,4 @@
-"""The joint latent space over image, text and speech embeddings (DESIGN.md §4).
+"""The joint latent space over image, text and speech embeddings (docs/design.md §4).
 
 ``JointEmbeddingModel`` holds one Gaussian encoder and one decoder per modality; the paper's
 ``ProxyVariableObjective`` trains it with a distance constraint between the modalities'
@@ -18,7 +18,7 @@ from cemap.joint.distances import (
     wasserstein2,
 )
 from cemap.joint.generation import ConditionalGenerator
-from cemap.joint.model import MODALITIES, JointConfig, JointEmbeddingModel
+from cemap.joint.model import JointConfig, JointEmbeddingModel
 from cemap.joint.objectives import (
     OBJECTIVES,
     JMVAEObjective,
@@ -32,7 +32,6 @@ from cemap.joint.objectives import (
 
 __all__ = [
     "DISTANCES",
-    "MODALITIES",
     "OBJECTIVES",
     "ConditionalGenerator",
     "Constraint",

@@ -82,7 +82,7 @@ class ConditionalGenerator:
     @staticmethod
     def _speech_inputs(autoencoder: nn.Module, inputs: Inputs, sample_rate: int | None) -> Tensor:
         """Log-mels ``(N, n_mels, T)`` from log-mels, or from waveforms computed exactly as the
-        training features were (the autoencoder's config records how)."""
+        training features were (the autoencoder's config keeps their ``LogMelSpec``)."""
         if isinstance(inputs, Tensor):
             inputs = inputs.detach().cpu().numpy()
         if isinstance(inputs, list | tuple):
@@ -94,18 +94,8 @@ class ConditionalGenerator:
             if array.ndim == 3:
                 return autoencoder.inputs_from(array)
             clips = [array] if array.ndim == 1 else list(array)
-        from cemap.speech.features import log_mel_features
-
-        c = autoencoder.config
-        features = log_mel_features(
-            clips,
-            sample_rate or c.sample_rate,
-            target_rate=c.sample_rate,
-            n_mels=c.n_mels,
-            n_frames=c.n_frames,
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-        )
+        spec = autoencoder.config.spec
+        features = spec.compute(clips, sample_rate or spec.sample_rate)
         return autoencoder.inputs_from(features)
 
     @torch.no_grad()

@@ -18,7 +18,6 @@ from cemap.joint.distances import DiagonalGaussian
 from cemap.joint.networks import EmbeddingDecoder, GaussianEncoder
 from cemap.joint.objectives import make_objective
 
-MODALITIES = ("image", "text", "speech")
 DEFAULT_PAIRS = [["image", "text"], ["image", "speech"], ["text", "speech"]]
 
 

@@ -2,7 +2,7 @@
 
 The shared factors are the one-hot codes of the four attributes (digit and colour, left and
 right), exactly what the real modalities have in common; each view also carries private
-factors (a speaker's voice, say) that no other view can predict. Tests, the benchmark and
+factors (a speaker's voice, say) that no other view can predict. Tests, the speed scripts and
 ablations use it when the real embeddings are not at hand.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-ATTRIBUTES = ("digit_left", "color_left", "digit_right", "color_right")
+from cemap.concepts import ATTRIBUTES
+
 N_CLASSES = {"digit_left": 10, "color_left": 6, "digit_right": 10, "color_right": 6}
 
 

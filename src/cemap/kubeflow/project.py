@@ -45,7 +45,7 @@ def select_pipelines(names: Sequence[str], group_by: GroupBy) -> tuple[Any, dict
     """The union of the named registered pipelines, and the pipelines themselves.
 
     With ``group_by='pipeline'``, ``__default__`` stands for the registered pipelines it is made
-    of (every one but the opt-in benchmark), so each becomes one step.
+    of (every one but the opt-in objective comparison), so each becomes one step.
     """
     available = dict(registered_pipelines)
     names = list(dict.fromkeys(names or [DEFAULT_PIPELINE]))

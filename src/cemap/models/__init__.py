@@ -8,18 +8,16 @@ Every autoencoder has the same surface: ``from_training_data(config, raw_train)`
 from cemap.models.image_vae import ImageVAE, ImageVAEConfig
 from cemap.models.persistence import (
     AUTOENCODERS,
-    MODALITIES,
     autoencoder_path,
     load_autoencoder,
     load_trained_autoencoder,
     save_autoencoder,
 )
-from cemap.models.speech_autoencoder import SpeechAutoencoder, SpeechAutoencoderConfig, to_waveform
+from cemap.models.speech_autoencoder import SpeechAutoencoder, SpeechAutoencoderConfig
 from cemap.models.text_autoencoder import TextAutoencoder, TextAutoencoderConfig, Vocabulary
 
 __all__ = [
     "AUTOENCODERS",
-    "MODALITIES",
     "ImageVAE",
     "ImageVAEConfig",
     "SpeechAutoencoder",
@@ -31,5 +29,4 @@ __all__ = [
     "load_autoencoder",
     "load_trained_autoencoder",
     "save_autoencoder",
-    "to_waveform",
 ]

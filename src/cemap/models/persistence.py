@@ -18,18 +18,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from cemap.concepts import MODALITIES
 from cemap.models.image_vae import ImageVAE, ImageVAEConfig
 from cemap.models.speech_autoencoder import SpeechAutoencoder, SpeechAutoencoderConfig
 from cemap.models.text_autoencoder import TextAutoencoder, TextAutoencoderConfig
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 # kind -> (model class, config class)
 AUTOENCODERS: dict[str, tuple[type[nn.Module], type]] = {
     ImageVAE.kind: (ImageVAE, ImageVAEConfig),
     TextAutoencoder.kind: (TextAutoencoder, TextAutoencoderConfig),
     SpeechAutoencoder.kind: (SpeechAutoencoder, SpeechAutoencoderConfig),
 }
-MODALITIES = ("image", "text", "speech")
 
 
 def model_checkpoint(model: nn.Module, **fields: Any) -> dict[str, Any]:

@@ -16,15 +16,16 @@ weights):
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import nn
+
+from cemap.speech.features import LogMelSpec
 
 _DOWNSAMPLING = 8  # three stride-2 convolutions
 _STATISTICS_CHUNK = 1024  # clips per step of the standardisation statistics
@@ -32,18 +33,27 @@ _STATISTICS_CHUNK = 1024  # clips per step of the standardisation statistics
 
 @dataclass
 class SpeechAutoencoderConfig:
-    n_mels: int = 64
-    n_frames: int = 160  # frames of the input features
+    # How the features were computed (the data's ``speech_spec``), so a checkpoint alone can
+    # read new audio and turn log-mels back into audio; a plain dict in checkpoints.
+    spec: LogMelSpec = field(default_factory=LogMelSpec)
     content_frames: int = 96  # the voiced part is stretched to this many frames; a multiple of 8
     latent_dim: int = 64  # latent_dim - 1 content dimensions and the log relative duration
     channels: int = 64
     # A frame is voiced when its loudest mel bin is this far (natural log) above silence.
     voiced_threshold: float = 5.0
-    # How the features were computed, so a checkpoint alone can turn log-mels back into audio.
-    sample_rate: int = 16000
-    n_fft: int = 1024
-    hop_length: int = 400
-    log_offset: float = 1e-6  # features are log(mel power + log_offset); silence = log(offset)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.spec, Mapping):  # rebuilt from a checkpoint
+            self.spec = LogMelSpec.from_dict(self.spec)
+
+    @property
+    def n_mels(self) -> int:
+        return self.spec.n_mels
+
+    @property
+    def n_frames(self) -> int:
+        """Frames of the input features."""
+        return self.spec.n_frames
 
 
 class SpeechEncoder(nn.Module):
@@ -102,7 +112,7 @@ class SpeechAutoencoder(nn.Module):
         if config.latent_dim < 2:
             raise ValueError(f"SpeechAutoencoder needs latent_dim >= 2; got {config.latent_dim}.")
         self.config = config
-        self.silence = math.log(config.log_offset)
+        self.silence = config.spec.silence
         self.register_buffer("mean", torch.zeros(config.n_mels, 1))
         self.register_buffer("std", torch.ones(config.n_mels, 1))
         self.encoder = SpeechEncoder(config)
@@ -112,9 +122,15 @@ class SpeechAutoencoder(nn.Module):
     def from_training_data(
         cls, config: SpeechAutoencoderConfig, features: np.ndarray
     ) -> SpeechAutoencoder:
-        """A fresh autoencoder sized for ``features`` ``(N, n_mels, T)``, standardised by them."""
-        _, n_mels, n_frames = features.shape
-        model = cls(replace(config, n_mels=n_mels, n_frames=n_frames))
+        """A fresh autoencoder for ``features`` ``(N, n_mels, n_frames)``, standardised by them.
+
+        ``features`` must have the shape ``config.spec`` describes (``ValueError`` otherwise):
+        features and spec that disagree come from different runs, and training on them would
+        give a model that reads or speaks audio with the wrong settings.
+        """
+        config.spec.check_features(features)
+        n_mels = config.n_mels
+        model = cls(config)
         # Per-bin moments chunk by chunk: the stretched content of 12k clips at once would
         # add ~1 GB of temporaries to the training node's peak.
         total = torch.zeros(n_mels, dtype=torch.float64)
@@ -176,16 +192,8 @@ class SpeechAutoencoder(nn.Module):
         return {"log_mel_mse": float((log_mel - log_mel_hat).pow(2).mean())}
 
     def to_waveform(self, log_mel: torch.Tensor, n_iter: int = 32) -> torch.Tensor:
-        """Audio for ``(n_mels, T)`` or ``(N, n_mels, T)`` log-mel, with this model's settings."""
-        c = self.config
-        return to_waveform(
-            log_mel,
-            sample_rate=c.sample_rate,
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-            log_offset=c.log_offset,
-            n_iter=n_iter,
-        )
+        """Audio for ``(n_mels, T)`` or ``(N, n_mels, T)`` log-mel, with this model's spec."""
+        return self.config.spec.to_waveform(log_mel, n_iter)
 
 
 def _interpolate(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -212,31 +220,3 @@ def unstretch_time(
     positions = (frames / (lengths[:, None] - 1) * (c.shape[2] - 1)).clamp(max=c.shape[2] - 1)
     out = _interpolate(c, positions)
     return out.masked_fill((frames >= lengths[:, None])[:, None, :], fill)
-
-
-def to_waveform(
-    log_mel: torch.Tensor,
-    sample_rate: int = 16000,
-    n_fft: int = 1024,
-    hop_length: int = 400,
-    log_offset: float = 1e-6,
-    n_iter: int = 32,
-) -> torch.Tensor:
-    """Griffin-Lim audio ``(..., samples)`` float32 in [-1, 1] from log-mel ``(..., n_mels, T)``.
-
-    Undoes ``log(mel power + log_offset)``, maps mel bins back to a linear-frequency power
-    spectrogram (least squares, ``InverseMelScale``) and estimates the phase (``GriffinLim``
-    from a fixed start, so the same input always gives the same audio). The settings must be
-    those the features were computed with.
-    """
-    log_mel = log_mel.detach().float().cpu()
-    mel_power = (log_mel.exp() - log_offset).clamp_min(0.0)
-    inverse_mel = torchaudio.transforms.InverseMelScale(
-        n_stft=n_fft // 2 + 1, n_mels=log_mel.shape[-2], sample_rate=sample_rate
-    )
-    griffin_lim = torchaudio.transforms.GriffinLim(
-        n_fft=n_fft, hop_length=hop_length, power=2.0, n_iter=n_iter, rand_init=False
-    )
-    waveform = griffin_lim(inverse_mel(mel_power))
-    peak = waveform.abs().amax(dim=-1, keepdim=True).clamp_min(1e-8)
-    return (waveform / peak * 0.9).clamp(-1.0, 1.0)

@@ -5,17 +5,7 @@ Backends: ``espeak`` (eSpeak NG through ctypes, offline, the default) and ``gtts
 """
 
 from cemap.speech.espeak import DEFAULT_ESPEAK_VOICES, ESPEAK_SAMPLE_RATE
-from cemap.speech.features import (
-    DEFAULT_HOP_LENGTH,
-    DEFAULT_N_FFT,
-    DEFAULT_N_FRAMES,
-    DEFAULT_N_MELS,
-    SILENCE_LOG_MEL,
-    TARGET_SAMPLE_RATE,
-    count_cropped,
-    log_mel_features,
-    resample_to,
-)
+from cemap.speech.features import LogMelSpec, resample_to
 from cemap.speech.google_tts import DEFAULT_GTTS_VOICES, GTTS_SAMPLE_RATE
 from cemap.speech.rendering import (
     BACKENDS,
@@ -39,24 +29,17 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_ESPEAK_VOICES",
     "DEFAULT_GTTS_VOICES",
-    "DEFAULT_HOP_LENGTH",
-    "DEFAULT_N_FFT",
-    "DEFAULT_N_FRAMES",
-    "DEFAULT_N_MELS",
     "DEFAULT_PITCH_RANGE",
     "DEFAULT_RATE_RANGE",
     "DEFAULT_VOICES",
     "ESPEAK_SAMPLE_RATE",
     "GTTS_SAMPLE_RATE",
-    "SILENCE_LOG_MEL",
-    "TARGET_SAMPLE_RATE",
+    "LogMelSpec",
     "RenderStats",
     "Utterance",
     "backend_sample_rate",
     "check_backend_available",
-    "count_cropped",
     "draw_utterances",
-    "log_mel_features",
     "render_log_mels",
     "render_speech",
     "resample_to",

@@ -27,6 +27,7 @@ import numpy as np
 from cemap.speech import google_tts
 from cemap.speech.cache import ClipCache, clip_key
 from cemap.speech.espeak import ESPEAK_SAMPLE_RATE, check_rate_and_pitch, get_engine
+from cemap.speech.features import LogMelSpec
 from cemap.speech.utterances import Utterance
 
 if TYPE_CHECKING:
@@ -313,21 +314,19 @@ def render_log_mels(
     workers: int = 2,
     chunk_size: int = 2048,
     progress: bool = True,
-    **feature_options: int,
+    spec: LogMelSpec | None = None,
 ) -> tuple[np.ndarray, RenderStats, int]:
     """Log-mel features of every utterance, ``(N, n_mels, n_frames)`` float32, in order.
 
     Speaks and featurises ``chunk_size`` utterances at a time, so only one chunk of
     waveforms is ever held (18k clips at 22 kHz would take ~5 GB at once).
-    ``feature_options`` go to :func:`log_mel_features`. Also returns the summed render
-    stats and how many clips were cropped to fit ``n_frames``.
+    ``spec`` (default ``LogMelSpec()``) says how the features are computed. Also returns the
+    summed render stats and how many clips were cropped to fit ``spec.n_frames``.
     """
     from tqdm.auto import tqdm
 
-    from cemap.speech.features import count_cropped, log_mel_features
-
+    spec = spec or LogMelSpec()
     started = time.perf_counter()
-    cropping = {k: feature_options[k] for k in ("n_frames", "hop_length") if k in feature_options}
     features: np.ndarray | None = None
     rendered, cached, damaged, cropped, sample_rate = 0, 0, 0, 0, 0
     chunks = range(0, len(utterances), chunk_size)
@@ -335,11 +334,11 @@ def render_log_mels(
         waveforms, stats = render_speech(
             utterances[start : start + chunk_size], backend, cache_dir, workers, progress=False
         )
-        chunk = log_mel_features(waveforms, stats.sample_rate, **feature_options)
+        chunk = spec.compute(waveforms, stats.sample_rate)
         if features is None:
             features = np.empty((len(utterances), *chunk.shape[1:]), dtype=np.float32)
         features[start : start + len(chunk)] = chunk
-        cropped += count_cropped(waveforms, stats.sample_rate, **cropping)
+        cropped += spec.count_cropped(waveforms, stats.sample_rate)
         rendered, cached, damaged = (
             rendered + stats.rendered,
             cached + stats.cached,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,18 +114,19 @@ def _utterances(metadata: pd.DataFrame) -> list[Utterance]:
     ]
 
 
-def synthesize_speech(metadata: pd.DataFrame, params: DataGenerationParams) -> np.ndarray:
-    """``(N, n_mels, n_frames) float32`` log-mel features of every sentence, spoken by its voice."""
+def synthesize_speech(
+    metadata: pd.DataFrame, params: DataGenerationParams
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """``(N, n_mels, n_frames) float32`` log-mel features of every sentence, spoken by its
+    voice, and the ``LogMelSpec`` they were computed with (as a dict, for ``speech_spec``)."""
     speech = params.speech
+    spec = speech.log_mel_spec()
     features, stats, cropped = render_log_mels(
         _utterances(metadata),
         speech.backend,
         speech.cache_dir,
         workers=speech.workers,
-        n_mels=speech.n_mels,
-        n_frames=speech.n_frames,
-        n_fft=speech.n_fft,
-        hop_length=speech.hop_length,
+        spec=spec,
     )
     logger.info(
         "Speech: %d clips rendered, %d from cache, %.1f s (%s backend).",
@@ -141,7 +143,7 @@ def synthesize_speech(metadata: pd.DataFrame, params: DataGenerationParams) -> n
             len(features),
             speech.n_frames,
         )
-    return features
+    return features, spec.to_dict()
 
 
 def export_examples(

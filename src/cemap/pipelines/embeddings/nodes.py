@@ -17,7 +17,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from cemap.data.splits import ATTRIBUTES
+from cemap.concepts import ATTRIBUTES
 from cemap.evaluation.probes import linear_probe_accuracy, subsample_rows
 from cemap.models import (
     ImageVAE,
@@ -32,6 +32,7 @@ from cemap.models.figures import (
     plot_spectrogram_pairs,
 )
 from cemap.pipelines.embeddings.params import EmbeddingsParams
+from cemap.speech.features import LogMelSpec
 from cemap.torch_runtime import seed_everything, select_device
 from cemap.training import fit, predict_in_batches
 
@@ -48,21 +49,31 @@ def train_image_autoencoder(
     images: np.ndarray, metadata: pd.DataFrame, params: EmbeddingsParams
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The image VAE trained on the train split; checkpoint and per-epoch history."""
-    return _train_autoencoder("image", images, metadata, params)
+    return _train_autoencoder("image", images, metadata, params, params.image.autoencoder_config())
 
 
 def train_text_autoencoder(
     sentences: pd.DataFrame, metadata: pd.DataFrame, params: EmbeddingsParams
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The text autoencoder (vocabulary from train sentences); checkpoint and history."""
-    return _train_autoencoder("text", sentences, metadata, params)
+    return _train_autoencoder("text", sentences, metadata, params, params.text.autoencoder_config())
 
 
 def train_speech_autoencoder(
-    speech_features: np.ndarray, metadata: pd.DataFrame, params: EmbeddingsParams
+    speech_features: np.ndarray,
+    speech_spec: dict[str, Any],
+    metadata: pd.DataFrame,
+    params: EmbeddingsParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The speech autoencoder (standardised by the train split); checkpoint and history."""
-    return _train_autoencoder("speech", speech_features, metadata, params)
+    """The speech autoencoder (standardised by the train split); checkpoint and history.
+
+    ``speech_spec`` is how data_generation computed the features; the checkpoint keeps it, and
+    features of another shape stop here, before any training.
+    """
+    spec = LogMelSpec.from_dict(speech_spec)
+    spec.check_features(speech_features)
+    config = params.speech.autoencoder_config(spec)
+    return _train_autoencoder("speech", speech_features, metadata, params, config)
 
 
 def embed_samples(
@@ -145,7 +156,7 @@ def render_speech_examples(
     x = model.inputs_from(speech_features[rows])
     x_hat = _apply(model, model.reconstruct, x, params)
     n_iter = params.speech.audio.griffin_lim_iterations
-    rate = model.config.sample_rate
+    rate = model.config.spec.sample_rate
     clips = {}
     for i, (row, original, reconstruction) in enumerate(zip(rows, x, x_hat, strict=True)):
         name = f"{i:02d}_{metadata['text'].iloc[row].replace(' ', '_')}"
@@ -155,13 +166,13 @@ def render_speech_examples(
 
 
 def _train_autoencoder(
-    modality: str, samples: Any, metadata: pd.DataFrame, params: EmbeddingsParams
+    modality: str, samples: Any, metadata: pd.DataFrame, params: EmbeddingsParams, config: Any
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     train_rows, val_rows = _rows(metadata, "train"), _rows(metadata, "val")
     autoencoder_class = _AUTOENCODERS[modality]
     seed_everything(params.seed)  # the initial weights depend on it
     model = autoencoder_class.from_training_data(
-        getattr(params, modality).autoencoder_config(), _raw(samples, autoencoder_class, train_rows)
+        config, _raw(samples, autoencoder_class, train_rows)
     )
     train = model.inputs_from(_raw(samples, model, train_rows))
     val = model.inputs_from(_raw(samples, model, val_rows))

@@ -4,31 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from cemap.models import (
     ImageVAEConfig,
     SpeechAutoencoderConfig,
     TextAutoencoderConfig,
 )
+from cemap.pipelines.params import Device, StrictParams, TrainingBudget
+from cemap.speech.features import LogMelSpec
 from cemap.training import TrainConfig
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TrainingParams(_Strict):
+class TrainingParams(TrainingBudget):
     """Optimisation budget of one autoencoder."""
 
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    patience: int = Field(5, ge=1, description="epochs without a better validation loss")
 
-
-class ImageParams(_Strict):
+class ImageParams(StrictParams):
     latent_dim: int = Field(64, ge=1)
     channels: int = Field(32, ge=1, description="width of the first convolution")
     beta: float = Field(1.0, ge=0, description="weight of the KL term")
@@ -44,7 +36,7 @@ class ImageParams(_Strict):
         )
 
 
-class TextParams(_Strict):
+class TextParams(StrictParams):
     embedding_dim: int = Field(64, ge=1)
     word_dim: int = Field(32, ge=1)
     hidden_dim: int = Field(128, ge=1)
@@ -60,17 +52,14 @@ class TextParams(_Strict):
         )
 
 
-class AudioParams(_Strict):
-    """How ``speech_features`` were computed (see data_generation.speech); used by Griffin-Lim."""
+class AudioParams(StrictParams):
+    """Griffin-Lim settings for the audio examples; how the features were computed comes from
+    the data (``speech_spec``), never from here."""
 
-    sample_rate: int = Field(16000, ge=1)
-    n_fft: int = Field(1024, ge=2)
-    hop_length: int = Field(400, ge=1)
-    log_offset: float = Field(1e-6, gt=0, description="features are log(mel power + log_offset)")
     griffin_lim_iterations: int = Field(32, ge=1)
 
 
-class SpeechParams(_Strict):
+class SpeechParams(StrictParams):
     latent_dim: int = Field(64, ge=2, description="content dimensions + 1 for the duration")
     channels: int = Field(64, ge=1)
     content_frames: int = Field(96, ge=8, multiple_of=8, description="voiced part stretched to")
@@ -78,23 +67,21 @@ class SpeechParams(_Strict):
     audio: AudioParams = AudioParams()
     training: TrainingParams = TrainingParams()
 
-    def autoencoder_config(self) -> SpeechAutoencoderConfig:
+    def autoencoder_config(self, spec: LogMelSpec) -> SpeechAutoencoderConfig:
+        """The autoencoder for features computed with ``spec`` (the data's ``speech_spec``)."""
         return SpeechAutoencoderConfig(
+            spec=spec,
             latent_dim=self.latent_dim,
             channels=self.channels,
             content_frames=self.content_frames,
             voiced_threshold=self.voiced_threshold,
-            sample_rate=self.audio.sample_rate,
-            n_fft=self.audio.n_fft,
-            hop_length=self.audio.hop_length,
-            log_offset=self.audio.log_offset,
         )
 
 
-class EmbeddingsParams(_Strict):
+class EmbeddingsParams(StrictParams):
     """Everything the embeddings pipeline needs; see conf/base/parameters_embeddings.yml."""
 
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    device: Device = "auto"
     seed: int = 0
     mixed_precision: bool = True
     progress: bool = True
@@ -107,16 +94,10 @@ class EmbeddingsParams(_Strict):
 
     def train_config(self, modality: Literal["image", "text", "speech"]) -> TrainConfig:
         """The ``fit`` settings for one modality's autoencoder."""
-        training = getattr(self, modality).training
-        return TrainConfig(
-            epochs=training.epochs,
-            batch_size=training.batch_size,
-            lr=training.lr,
-            weight_decay=training.weight_decay,
-            patience=training.patience,
+        return getattr(self, modality).training.train_config(
+            f"{modality} autoencoder",
             device=self.device,
             seed=self.seed,
-            mixed_precision=self.mixed_precision,
             progress=self.progress,
-            name=f"{modality} autoencoder",
+            mixed_precision=self.mixed_precision,
         )

@@ -23,21 +23,22 @@ from cemap.pipelines.embeddings.nodes import (
     train_text_autoencoder,
 )
 
-# modality -> (its raw data set in the catalog, the node that trains its autoencoder)
-_MODALITIES: dict[str, tuple[str, Callable]] = {
-    "image": ("images", train_image_autoencoder),
-    "text": ("metadata", train_text_autoencoder),
-    "speech": ("speech_features", train_speech_autoencoder),
+# modality -> (its raw data set in the catalog, the node that trains its autoencoder, what
+# else that node reads: speech trains with the spec its features were computed with)
+_MODALITIES: dict[str, tuple[str, Callable, list[str]]] = {
+    "image": ("images", train_image_autoencoder, []),
+    "text": ("metadata", train_text_autoencoder, []),
+    "speech": ("speech_features", train_speech_autoencoder, ["speech_spec"]),
 }
 
 
 def _autoencoder_pipeline(modality: str) -> Pipeline:
-    samples, train = _MODALITIES[modality]
+    samples, train, extra = _MODALITIES[modality]
     template = Pipeline(
         [
             Node(
                 train,
-                ["samples", "metadata", "params:embeddings"],
+                ["samples", *extra, "metadata", "params:embeddings"],
                 ["autoencoder", "training_history"],
                 name="train_autoencoder",
             ),
@@ -70,7 +71,7 @@ def _autoencoder_pipeline(modality: str) -> Pipeline:
     return Pipeline(
         template,
         namespace=modality,
-        inputs={"samples": samples, "metadata": "metadata"},
+        inputs={"samples": samples, "metadata": "metadata", **{name: name for name in extra}},
         parameters={"params:embeddings"},
     )
 

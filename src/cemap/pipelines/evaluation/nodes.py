@@ -12,47 +12,23 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cemap.data.splits import ATTRIBUTES
-from cemap.evaluation.figures import confusion_matrices, latent_projection, loss_curves, prompt_grid
-from cemap.evaluation.judges import (
-    TextJudge,
-    attribute_class_names,
-    encode_attributes,
-    load_judge,
-    save_judge,
-    train_image_judge,
-    train_speech_judge,
-)
-from cemap.evaluation.metrics import (
-    DIRECTIONS,
-    coherence,
-    diversity,
-    frechet_distance,
-    metric_name,
-    prefixed,
-    retrieval_recall,
-)
+from cemap.concepts import ATTRIBUTES
+from cemap.evaluation import scoring
+from cemap.evaluation.figures import latent_projection, loss_curves
+from cemap.evaluation.judges import load_judge, save_judge, train_image_judge, train_speech_judge
+from cemap.evaluation.labels import encode_attributes, palette_of
+from cemap.evaluation.metrics import coherence, prefixed
 from cemap.evaluation.report import render_report
-from cemap.joint.alignment import mean_distances
+from cemap.evaluation.scoring import split_rows as _rows
+from cemap.evaluation.text_judge import TextJudge
 from cemap.joint.checkpoint import load_joint_model
 from cemap.joint.generation import ConditionalGenerator
 from cemap.pipelines.evaluation.params import EvaluationParams
-from cemap.torch_runtime import seed_everything
+from cemap.serving import CrossModalImageModel
+from cemap.tracking import mlflow_metric_name
 
-MODALITIES = ("image", "text", "speech")
-EVAL_SPLITS = ("test", "heldout")
-IMAGE_DIRECTIONS = tuple(d for d in DIRECTIONS if d[1] == "image")  # judged on images
-OTHER_DIRECTIONS = tuple(d for d in DIRECTIONS if d[1] != "image")
 Checkpoint = dict[str, Any]
-
-
-def _colors(metadata: pd.DataFrame) -> list[str]:
-    """The palette's colour names, in a fixed order derived from the data alone."""
-    return sorted(set(metadata["color_left"]) | set(metadata["color_right"]))
-
-
-def _rows(metadata: pd.DataFrame, split: str) -> np.ndarray:
-    return np.flatnonzero((metadata["split"] == split).to_numpy())
+_colors = palette_of
 
 
 def _generator(joint: Checkpoint, autoencoders: dict[str, Checkpoint], params: EvaluationParams):
@@ -70,7 +46,9 @@ def _judge_training(
         labels[fit_rows],
         inputs[val_rows],
         labels[val_rows],
-        settings.train_config(name, params.device, params.seed, params.progress),
+        settings.train_config(
+            name, device=params.device, seed=params.seed, progress=params.progress
+        ),
     )
     return save_judge(judge), history
 
@@ -118,24 +96,11 @@ def generate_images_for_evaluation(
     metadata: pd.DataFrame,
     params: EvaluationParams,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Images generated from the text and the speech of every test and held-out sample.
-
-    Returns ``(M, 28, 56, 3) uint8`` images and an index table, one row per image: direction,
-    split, sample_id, the prompt's sentence and the four attributes it was conditioned on.
-    """
+    """Images generated from the text and the speech of every evaluated sample, and their
+    index table (``cemap.evaluation.scoring.generate_images``)."""
     generator = _generator(joint_model, {"image": image_autoencoder}, params)
     embeddings = {"text": text_embeddings, "speech": speech_embeddings}
-    images, frames = [], []
-    for source, target in IMAGE_DIRECTIONS:
-        for split in EVAL_SPLITS:
-            rows = _rows(metadata, split)
-            images.append(
-                generator.generate(source, embeddings[source][rows], target, embeddings=True)
-            )
-            frame = metadata.iloc[rows][["sample_id", "split", "text", *ATTRIBUTES]].copy()
-            frame.insert(0, "direction", f"{source}_to_{target}")
-            frames.append(frame)
-    return np.concatenate(images), pd.concat(frames, ignore_index=True)
+    return scoring.generate_images(generator, embeddings, metadata)
 
 
 def score_coherence(
@@ -153,34 +118,17 @@ def score_coherence(
     params: EvaluationParams,
 ) -> tuple[dict[str, float], Figure]:
     """``coherence/<source>_to_<target>/<split>/<measure>`` for every direction, and the
-    text→image test confusion matrices."""
-    colors = _colors(metadata)
-    scores: dict[str, float] = {}
-    image_reader = load_judge(image_judge)
-    for (direction, split), part in generated_images_index.groupby(
-        ["direction", "split"], sort=False
-    ):
-        pred = image_reader.predict_array(generated_images[part.index.to_numpy()])
-        target = encode_attributes(part, colors)
-        scores.update(prefixed(coherence(pred, target), "coherence", direction, split))
-        if (direction, split) == ("text_to_image", "test"):
-            figure = confusion_matrices(pred, target, ATTRIBUTES, attribute_class_names(colors))
-
-    generator = _generator(
-        joint_model, {"text": text_autoencoder, "speech": speech_autoencoder}, params
+    text→image test confusion matrices (``cemap.evaluation.scoring.score_coherence``)."""
+    autoencoders = {"text": text_autoencoder, "speech": speech_autoencoder}
+    return scoring.score_coherence(
+        generated_images,
+        generated_images_index,
+        load_judge(image_judge),
+        load_judge(speech_judge),
+        _generator(joint_model, autoencoders, params),
+        {"image": image_embeddings, "text": text_embeddings, "speech": speech_embeddings},
+        metadata,
     )
-    readers = {"text": TextJudge(colors).predict, "speech": load_judge(speech_judge).predict_array}
-    embeddings = {"image": image_embeddings, "text": text_embeddings, "speech": speech_embeddings}
-    for source, target in OTHER_DIRECTIONS:
-        for split in EVAL_SPLITS:
-            rows = _rows(metadata, split)
-            outputs = generator.generate(source, embeddings[source][rows], target, embeddings=True)
-            pred = readers[target](outputs)
-            truth = encode_attributes(metadata.iloc[rows], colors)
-            scores.update(
-                prefixed(coherence(pred, truth), "coherence", f"{source}_to_{target}", split)
-            )
-    return scores, figure
 
 
 def measure_alignment(
@@ -194,27 +142,15 @@ def measure_alignment(
     metadata: pd.DataFrame,
     params: EvaluationParams,
 ) -> dict[str, float]:
-    """Mean D(q_m, q_n) per constrained pair, and cross-modal retrieval recall@1/@10 between the
-    latent means (query one modality, gallery of ``retrieval_gallery`` samples of another)."""
-    model = load_joint_model(joint_model)
-    embeddings = {"image": image_embeddings, "text": text_embeddings, "speech": speech_embeddings}
-    means = {"image": image_latent_means, "text": text_latent_means, "speech": speech_latent_means}
-    distance = model.config.distance
-    scores: dict[str, float] = {}
-    for split in EVAL_SPLITS:
-        rows = _rows(metadata, split)
-        for name, value in mean_distances(
-            model, {m: e[rows] for m, e in embeddings.items()}
-        ).items():
-            pair = name.split("/", 1)[1]
-            scores[metric_name("alignment", distance, pair, split)] = value
-        gallery = rows[: params.retrieval_gallery]
-        for source in MODALITIES:
-            for target in MODALITIES:
-                if source != target:
-                    recall = retrieval_recall(means[source][gallery], means[target][gallery])
-                    scores.update(prefixed(recall, "retrieval", f"{source}_to_{target}", split))
-    return scores
+    """Mean D(q_m, q_n) per constrained pair and cross-modal retrieval recall@1/@10
+    (``cemap.evaluation.scoring.measure_alignment``)."""
+    return scoring.measure_alignment(
+        load_joint_model(joint_model),
+        {"image": image_embeddings, "text": text_embeddings, "speech": speech_embeddings},
+        {"image": image_latent_means, "text": text_latent_means, "speech": speech_latent_means},
+        metadata,
+        params.retrieval_gallery,
+    )
 
 
 def measure_quality(
@@ -228,37 +164,22 @@ def measure_quality(
     metadata: pd.DataFrame,
     params: EvaluationParams,
 ) -> tuple[dict[str, float], Figure, Figure]:
-    """Fréchet distance to real test images in the judge's feature space, diversity of several
-    samples per prompt, and the prompt → samples grids of test and held-out sentences."""
-    judge = load_judge(image_judge)
-    real = judge.features_array(images[_rows(metadata, "test")])
-    scores: dict[str, float] = {}
-    for (direction, split), part in generated_images_index.groupby(
-        ["direction", "split"], sort=False
-    ):
-        fake = judge.features_array(generated_images[part.index.to_numpy()])
-        scores[metric_name("frechet", direction, split)] = frechet_distance(fake, real)
-
-    generator = _generator(joint_model, {"image": image_autoencoder}, params)
-    seed_everything(params.seed)  # the samples drawn from q(z | text), so reruns score the same
-    grids = []
-    for split in EVAL_SPLITS:
-        rows = _rows(metadata, split)[: params.diversity_prompts]
-        samples = generator.generate(
-            "text",
-            text_embeddings[rows],
-            "image",
-            params.n_samples,
-            use_mean=False,
-            embeddings=True,
-        )
-        features = judge.features_array(samples.reshape(-1, *samples.shape[2:]))
-        scores[metric_name("diversity", "text_to_image", split)] = diversity(
-            features.reshape(len(rows), params.n_samples, -1)
-        )
-        shown = slice(0, params.grid_prompts)
-        grids.append(prompt_grid(metadata["text"].iloc[rows[shown]].tolist(), samples[shown]))
-    return scores, grids[0], grids[1]
+    """Fréchet distance, diversity, and the prompt → samples grids of test and held-out
+    sentences (``cemap.evaluation.scoring.measure_quality``)."""
+    scores, (grid_test, grid_heldout) = scoring.measure_quality(
+        generated_images,
+        generated_images_index,
+        images,
+        load_judge(image_judge),
+        _generator(joint_model, {"image": image_autoencoder}, params),
+        text_embeddings,
+        metadata,
+        seed=params.seed,
+        diversity_prompts=params.diversity_prompts,
+        n_samples=params.n_samples,
+        grid_prompts=params.grid_prompts,
+    )
+    return scores, grid_test, grid_heldout
 
 
 def plot_latents_and_curves(
@@ -322,7 +243,7 @@ def export_image_to_speech_examples(
     waveforms = generator.generate(
         "image", image_embeddings[rows], "speech", embeddings=True, speech_output="waveform"
     )
-    rate = generator.autoencoders["speech"].config.sample_rate
+    rate = generator.autoencoders["speech"].config.spec.sample_rate
     return {
         f"{i:02d}_{text.replace(' ', '_')}": (waveform, rate)
         for i, (text, waveform) in enumerate(
@@ -341,9 +262,8 @@ def collect_metrics(
     the markdown and HTML report."""
     metrics = {**judge_metrics, **coherence_metrics, **alignment_metrics, **quality_metrics}
     metrics = {name: float(value) for name, value in sorted(metrics.items())}
-    # MLflow forbids '@' in metric names: recall@10 is logged as recall_at_10.
     for_mlflow = {
-        name.replace("@", "_at_"): {"value": value, "step": 0} for name, value in metrics.items()
+        mlflow_metric_name(name): {"value": value, "step": 0} for name, value in metrics.items()
     }
     others = {k: v for k, v in metrics.items() if not k.startswith("judge/")}
     figures = {
@@ -355,3 +275,21 @@ def collect_metrics(
     }
     markdown, html = render_report(others, judge_metrics, figures)
     return metrics, for_mlflow, markdown, html
+
+
+def build_cross_modal_image_model(
+    joint_model: Checkpoint,
+    image_autoencoder: Checkpoint,
+    text_autoencoder: Checkpoint,
+    speech_autoencoder: Checkpoint,
+) -> CrossModalImageModel:
+    """The served pyfunc model over the trained checkpoints (``cemap.serving``); the catalog's
+    ``CrossModalModelDataset`` logs and registers it."""
+    return CrossModalImageModel(
+        {
+            "joint": joint_model,
+            "image": image_autoencoder,
+            "text": text_autoencoder,
+            "speech": speech_autoencoder,
+        }
+    )

@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cemap.training import TrainConfig
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from cemap.pipelines.params import Device, StrictParams, TrainingBudget
 
 
-class JudgeTraining(_Strict):
-    epochs: int = Field(8, gt=0)
-    batch_size: int = Field(128, gt=0)
+class JudgeTraining(TrainingBudget):
+    """Optimisation budget of one judge (scoring only)."""
+
+    epochs: int = Field(8, ge=1)
     lr: float = Field(2e-3, gt=0)
-    patience: int = Field(2, gt=0)
-
-    def train_config(self, name: str, device: str, seed: int, progress: bool) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            patience=self.patience,
-            device=device,
-            seed=seed,
-            progress=progress,
-            name=name,
-        )
+    patience: int = Field(2, ge=1)
 
 
-class EvaluationParams(_Strict):
+class EvaluationParams(StrictParams):
     """Judges (scoring only), how many prompts and samples, where things run."""
 
     seed: int = 0
-    device: str = "auto"
+    device: Device = "auto"
     progress: bool = True
     image_judge: JudgeTraining = JudgeTraining()
     speech_judge: JudgeTraining = JudgeTraining()

@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from cemap.pipelines.evaluation.nodes import (
+    build_cross_modal_image_model,
     collect_metrics,
     export_image_to_speech_examples,
     generate_images_for_evaluation,
@@ -14,7 +15,6 @@ from cemap.pipelines.evaluation.nodes import (
     train_image_judge_node,
     train_speech_judge_node,
 )
-from cemap.serving import build_pyfunc_model
 
 P = "params:evaluation"
 
@@ -130,7 +130,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="export_image_to_speech_examples",
             ),
             Node(
-                build_pyfunc_model,
+                build_cross_modal_image_model,
                 ["joint_model", "image.autoencoder", "text.autoencoder", "speech.autoencoder"],
                 "cross_modal_image_model",
                 name="build_cross_modal_image_model",

@@ -7,18 +7,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from cemap.joint import JointConfig, JointEmbeddingModel, joint_checkpoint, load_joint_model
-from cemap.joint.alignment import alignment_report
+from cemap.concepts import ATTRIBUTES
+from cemap.evaluation.alignment import alignment_report
+from cemap.joint import joint_checkpoint, load_joint_model, training
 from cemap.joint.generation import ConditionalGenerator
-from cemap.joint.synthetic import ATTRIBUTES
+from cemap.joint.training import checked_embeddings
 from cemap.models import load_autoencoder
 from cemap.pipelines.joint_latent.params import JointLatentParams
-from cemap.torch_runtime import seed_everything
-from cemap.training import TrainConfig, fit
 
 logger = logging.getLogger(__name__)
 
@@ -26,26 +24,7 @@ logger = logging.getLogger(__name__)
 def _embeddings(
     metadata: pd.DataFrame, image: np.ndarray, text: np.ndarray, speech: np.ndarray
 ) -> dict[str, np.ndarray]:
-    embeddings = {"image": image, "text": text, "speech": speech}
-    for modality, array in embeddings.items():
-        if array.ndim != 2 or array.shape[0] != len(metadata):
-            raise ValueError(
-                f"{modality}.embeddings has shape {array.shape}, expected ({len(metadata)}, D): "
-                "one row per metadata row. Re-run `kedro run --pipelines=embeddings` so the "
-                "embeddings match the current metadata."
-            )
-    return {m: np.asarray(e, dtype=np.float32) for m, e in embeddings.items()}
-
-
-def _split_tensors(
-    embeddings: dict[str, np.ndarray], split: np.ndarray, name: str
-) -> tuple[torch.Tensor, ...]:
-    mask = split == name
-    if not mask.any():
-        raise ValueError(
-            f"metadata has no rows with split == {name!r}; the joint model needs them."
-        )
-    return tuple(torch.from_numpy(e[mask]) for e in embeddings.values())
+    return checked_embeddings({"image": image, "text": text, "speech": speech}, len(metadata))
 
 
 def train_joint_model(
@@ -56,19 +35,12 @@ def train_joint_model(
     params: JointLatentParams,
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Fit the joint model on the train split, early-stopping on val: (checkpoint, history)."""
-    embeddings = _embeddings(metadata, image_embeddings, text_embeddings, speech_embeddings)
-    split = metadata["split"].to_numpy()
-    config = JointConfig(
-        embedding_dims={m: e.shape[1] for m, e in embeddings.items()},
-        **params.model.model_dump(),
+    result = training.train_joint_model(
+        {"image": image_embeddings, "text": text_embeddings, "speech": speech_embeddings},
+        metadata["split"].to_numpy(),
+        params.model.model_dump(),
+        params.training.joint_train_config(),
     )
-    # The initial weights depend on the seed alone, not on what ran earlier in the process.
-    seed_everything(params.training.seed)
-    model = JointEmbeddingModel(config)
-    train = _split_tensors(embeddings, split, "train")
-    val = _split_tensors(embeddings, split, "val")
-    model.fit_normalizers(*train)
-    result = fit(model, train, val, TrainConfig(**params.training.model_dump(), name="joint"))
     logger.info(
         "joint model: best epoch %d of %d, %.0f samples/s",
         result.best_epoch,
@@ -85,9 +57,10 @@ def encode_latent_means(
     speech_embeddings: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior means z_m ``(N, latent_dim)`` float32 of every sample, per modality."""
-    model = load_joint_model(joint_model)
-    inputs = {"image": image_embeddings, "text": text_embeddings, "speech": speech_embeddings}
-    means = {m: model.latent_means(e, m).numpy().astype(np.float32) for m, e in inputs.items()}
+    means = training.latent_means(
+        load_joint_model(joint_model),
+        {"image": image_embeddings, "text": text_embeddings, "speech": speech_embeddings},
+    )
     return means["image"], means["text"], means["speech"]
 
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from cemap.joint.model import DEFAULT_PAIRS, MODALITIES
+from cemap.concepts import MODALITIES
+from cemap.joint.model import DEFAULT_PAIRS
+from cemap.pipelines.params import Device, StrictParams, TrainingBudget
+from cemap.training import TrainConfig
 
 _KEY = "joint_latent"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class JointModelParams(_Strict):
+class JointModelParams(StrictParams):
     """Fields of ``cemap.joint.JointConfig`` (the embedding widths come from the data)."""
 
     latent_dim: int = Field(16, ge=1)
@@ -49,27 +48,32 @@ class JointModelParams(_Strict):
         return pairs
 
 
-class TrainingParams(_Strict):
-    """Fields of ``cemap.training.TrainConfig``."""
+class TrainingParams(TrainingBudget):
+    """The joint model's budget, and where and how it trains (``cemap.training.TrainConfig``)."""
 
     epochs: int = Field(40, ge=1)
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    patience: int = Field(5, ge=1)
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    device: Device = "auto"
     seed: int = 0
     mixed_precision: bool = True
     progress: bool = True
 
+    def joint_train_config(self) -> TrainConfig:
+        return self.train_config(
+            "joint",
+            device=self.device,
+            seed=self.seed,
+            progress=self.progress,
+            mixed_precision=self.mixed_precision,
+        )
 
-class ReportParams(_Strict):
+
+class ReportParams(StrictParams):
     probe_max_train: int = Field(3000, ge=10)  # training rows of each linear probe (subsampled)
     n_prompts: int = Field(6, ge=1)  # rows of the prompt grid: test sentences
     n_samples: int = Field(5, ge=1)  # images drawn from q_text per prompt, next to the mean
 
 
-class JointLatentParams(_Strict):
+class JointLatentParams(StrictParams):
     model: JointModelParams = JointModelParams()
     training: TrainingParams = TrainingParams()
     report: ReportParams = ReportParams()

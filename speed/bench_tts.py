@@ -1,13 +1,13 @@
 """How much the speech pipeline costs on top of eSpeak NG itself, measured in one run.
 
-    python benchmarks/bench_tts.py --n 300 --workers 2
+    python speed/bench_tts.py --n 300 --workers 2
 
 (a) a bare loop calling the engine directly over N distinct utterances (no trimming, no
 cache, no pool); (b) ``render_speech`` into an empty cache in this process (1 worker);
 (c) the same with ``--workers`` rendering processes (this one and ``--workers - 1``
 spawned ones, start-up included); (d) (b) again over its now warm cache.
 
-Goals (DESIGN.md section 7): (b) and (c) at least 0.7 x the bare loop's clips/s per
+Goals (docs/design.md §7): (b) and (c) at least 0.7 x the bare loop's clips/s per
 worker, (d) at least 20 x faster than (b). Ratios within one run are what count:
 absolute speeds depend on the machine and on whatever else it is doing.
 """

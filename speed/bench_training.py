@@ -1,6 +1,6 @@
 """Image-VAE training speed through ``cemap.training.fit`` against a bare PyTorch loop.
 
-    python benchmarks/bench_training.py --epochs 2 --repeats 3 --threads 2
+    python speed/bench_training.py --epochs 2 --repeats 3 --threads 2
 
 Both train the same ``ImageVAE`` (embeddings pipeline defaults: same config, data on the
 device, batch size and AdamW) from the same initial weights: (a) a bare loop — shuffle, slice,
@@ -9,7 +9,7 @@ counts only its optimisation steps; (c) ``fit`` end to end, per-epoch validation
 Runs alternate (a, b, a, b, ...) so drift in whatever else the machine does hits both; medians
 are compared.
 
-Goal (DESIGN.md section 7): (b) at least 0.8 x (a). Data: the images under ``--data-root`` when
+Goal (docs/design.md §7): (b) at least 0.8 x (a). Data: the images under ``--data-root`` when
 data_generation has written them, else random tinted noise of the same shape (the output says
 which); the speed of a convolution does not depend on what the pixels show.
 """

@@ -1,6 +1,6 @@
 """Joint-model training speed through ``cemap.training.fit`` against a bare PyTorch loop.
 
-    python benchmarks/bench_joint.py --epochs 3 --repeats 3 --threads 2
+    python speed/bench_joint.py --epochs 3 --repeats 3 --threads 2
 
 Both train the same ``JointEmbeddingModel`` (same config, data, batch size, optimiser and
 per-step dual ascent) from the same initial weights: (a) a bare loop — shuffle, slice,
@@ -9,7 +9,7 @@ per-step dual ascent) from the same initial weights: (a) a bare loop — shuffle
 per-epoch validation included. The runs alternate (a, b, a, b, ...) so drift in whatever else
 the machine is doing hits both; medians are compared.
 
-Goal (DESIGN.md section 7): (b) at least 0.8 x (a). Data: the persisted embeddings under
+Goal (docs/design.md §7): (b) at least 0.8 x (a). Data: the persisted embeddings under
 ``--data-root`` when the embeddings pipeline has written them, else the synthetic problem of
 ``cemap.joint.synthetic`` at the same sizes (say which in the output).
 """
@@ -26,12 +26,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cemap.concepts import MODALITIES
 from cemap.joint import JointConfig, JointEmbeddingModel
 from cemap.joint.synthetic import synthetic_paired_embeddings
 from cemap.torch_runtime import seed_everything, select_device
 from cemap.training import TrainConfig, fit
-
-MODALITIES = ("image", "text", "speech")
 
 
 def load_embeddings(data_root: Path, n_train: int) -> tuple[dict, dict, str]:
@@ -97,6 +96,7 @@ def main() -> None:
         batch_size=args.batch_size,
         patience=args.epochs + 1,  # never stop early: equal work in both
         device=args.device,
+        mixed_precision=False,  # the bare loop runs in fp32 too
         progress=False,
         name="bench_joint",
     )

@@ -1,26 +1,25 @@
-"""Typed schema of ``params:benchmark``; Kedro validates it before the first benchmark node."""
+"""Typed schema of ``params:objective_comparison``; Kedro validates it before the first comparison node."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from cemap.joint.objectives import OBJECTIVES
 from cemap.pipelines.joint_latent.params import JointLatentParams, JointModelParams, TrainingParams
+from cemap.pipelines.params import StrictParams
 
-_KEY = "benchmark"
+_KEY = "objective_comparison"
 
 
-class BenchmarkParams(BaseModel):
+class ObjectiveComparisonParams(StrictParams):
     """Which seeds every objective trains with, and what differs from ``joint_latent``.
 
     ``objectives`` maps each objective to its overrides of ``joint_latent.model``, which name
     the objective itself (``{objective: mvae}``: the tuned defaults otherwise); ``training`` overrides ``joint_latent.training`` for every run alike (the
-    budget, e.g. ``{epochs: 10}`` for a quick benchmark).
+    budget, e.g. ``{epochs: 10}`` for a quick comparison).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     training: dict[str, Any] = Field(default_factory=dict)

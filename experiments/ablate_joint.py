@@ -1,6 +1,6 @@
 """Ablation of the joint objective: penalty vs Lagrangian, cross-reconstruction on/off, two D.
 
-    python benchmarks/ablate_joint.py --epochs 40 --threads 1 [--data-root data] [--only NAME...]
+    python experiments/ablate_joint.py --epochs 40 --threads 1 [--data-root data] [--only NAME...]
 
 Every variant trains from the same seed with the same budget (epochs, batch, lr, early
 stopping on val) and is judged on test by linear probes (evaluation only):
@@ -25,13 +25,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cemap.concepts import ATTRIBUTES, MODALITIES
 from cemap.evaluation.probes import linear_probe_accuracy
 from cemap.joint import JointConfig, JointEmbeddingModel, symmetric_kl, wasserstein2
-from cemap.joint.synthetic import ATTRIBUTES, synthetic_paired_embeddings
+from cemap.joint.synthetic import synthetic_paired_embeddings
 from cemap.torch_runtime import seed_everything
 from cemap.training import TrainConfig, fit
-
-MODALITIES = ("image", "text", "speech")
 
 
 def variants() -> dict[str, dict]:

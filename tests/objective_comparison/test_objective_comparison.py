@@ -1,4 +1,4 @@
-"""The benchmark: its table, its parameters, and a run on the smoke env (rows, MLflow runs)."""
+"""The objective comparison: its table, its parameters, and a run on the smoke env (rows, MLflow runs)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import mlflow
 import pytest
 from pydantic import ValidationError
 
-from cemap.evaluation.benchmark import benchmark_summary, render_benchmark
+from cemap.evaluation.comparison import comparison_summary, render_comparison
 from cemap.joint.objectives import OBJECTIVES
-from cemap.pipelines.benchmark.params import BenchmarkParams
 from cemap.pipelines.joint_latent.params import JointLatentParams
+from cemap.pipelines.objective_comparison.params import ObjectiveComparisonParams
 from tests.conftest import run_kedro
 
 
@@ -23,7 +23,7 @@ def _run(t2i: float, seconds: float, alignment: float | None = None) -> dict[str
 
 
 def test_summary_is_mean_and_sample_std_over_seeds():
-    summary = benchmark_summary({"a": [_run(0.5, 10), _run(0.7, 14)], "b": [_run(0.2, 3)]})
+    summary = comparison_summary({"a": [_run(0.5, 10), _run(0.7, 14)], "b": [_run(0.2, 3)]})
     stats = summary["a"]["coherence/text_to_image/test/strict"]
     assert stats["mean"] == pytest.approx(0.6)
     assert stats["std"] == pytest.approx(0.1414213, rel=1e-5)  # sqrt(((.1)² + (.1)²) / 1)
@@ -31,14 +31,14 @@ def test_summary_is_mean_and_sample_std_over_seeds():
 
 
 def test_table_has_a_row_per_objective_marks_the_best_and_dashes_the_undefined():
-    summary = benchmark_summary(
+    summary = comparison_summary(
         {
             "proxy_variable": [_run(0.9, 10, 0.5)],
             "mvae": [_run(0.6, 20, 0.2)],
             "regression": [_run(0.95, 5)],
         }
     )
-    markdown = render_benchmark(summary, seeds=[0], hardware="2 CPU cores")
+    markdown = render_comparison(summary, seeds=[0], hardware="2 CPU cores")
     test_table = markdown.split("## Strict coherence, test (%)")[1].split("##")[0]
     rows = [line for line in test_table.splitlines() if line.startswith("| ") and "---" not in line]
     assert [row.split("|")[1].strip() for row in rows[1:]] == [
@@ -54,17 +54,17 @@ def test_table_has_a_row_per_objective_marks_the_best_and_dashes_the_undefined()
 
 
 def test_cells_show_the_spread_of_several_seeds():
-    summary = benchmark_summary({"mvae": [_run(0.5, 10), _run(0.7, 14)]})
-    assert "| mvae | **60.0 ± 14.1** |" in render_benchmark(summary, seeds=[0, 1])
+    summary = comparison_summary({"mvae": [_run(0.5, 10), _run(0.7, 14)]})
+    assert "| mvae | **60.0 ± 14.1** |" in render_comparison(summary, seeds=[0, 1])
 
 
 def test_an_objective_without_runs_is_an_error():
     with pytest.raises(ValueError, match="'mvae' has no runs"):
-        benchmark_summary({"mvae": []})
+        comparison_summary({"mvae": []})
 
 
 def test_defaults_list_every_objective_and_run_params_apply_overrides():
-    params = BenchmarkParams(training={"epochs": 7})
+    params = ObjectiveComparisonParams(training={"epochs": 7})
     assert set(params.objectives) == set(OBJECTIVES) and params.seeds == [0, 1, 2]
     params = params.model_copy(
         update={
@@ -80,16 +80,16 @@ def test_defaults_list_every_objective_and_run_params_apply_overrides():
 @pytest.mark.parametrize(
     ("settings", "match"),
     [
-        ({"seeds": [0, 0]}, r"benchmark.seeds=\[0, 0\] repeats a seed"),
+        ({"seeds": [0, 0]}, r"objective_comparison.seeds=\[0, 0\] repeats a seed"),
         ({"seeds": []}, "seeds"),
-        ({"training": {"epoch": 3}}, r"benchmark.training has \['epoch'\]"),
+        ({"training": {"epoch": 3}}, r"objective_comparison.training has \['epoch'\]"),
         (
             {"objectives": {name: {"objective": name} for name in OBJECTIVES if name != "mvae"}},
             "it needs one entry",
         ),
         (
             {"objectives": {name: {"objective": "mvae"} for name in OBJECTIVES}},
-            r"benchmark.objectives.proxy_variable has objective='mvae'",
+            r"objective_comparison.objectives.proxy_variable has objective='mvae'",
         ),
         (
             {"objectives": {name: {"objective": name, "alfa": 1} for name in OBJECTIVES}},
@@ -99,17 +99,19 @@ def test_defaults_list_every_objective_and_run_params_apply_overrides():
 )
 def test_bad_parameters_name_the_key_and_the_fix(settings, match):
     with pytest.raises(ValidationError, match=match):
-        BenchmarkParams(**settings)
+        ObjectiveComparisonParams(**settings)
 
 
 def test_a_bad_override_value_is_rejected_by_the_joint_latent_schema():
     objectives = {name: {"objective": name} for name in OBJECTIVES}
     objectives["jmvae_kl"]["alpha"] = -1.0
     with pytest.raises(ValidationError, match="alpha"):
-        BenchmarkParams(objectives=objectives).run_params(JointLatentParams(), "jmvae_kl", 0)
+        ObjectiveComparisonParams(objectives=objectives).run_params(
+            JointLatentParams(), "jmvae_kl", 0
+        )
 
 
-def test_kedro_run_leaves_the_benchmark_out():
+def test_kedro_run_leaves_the_objective_comparison_out():
     from kedro.framework.project import pipelines
     from kedro.framework.startup import bootstrap_project
 
@@ -117,23 +119,25 @@ def test_kedro_run_leaves_the_benchmark_out():
 
     bootstrap_project(PROJECT_ROOT)
     default = {node.name for node in pipelines["__default__"].nodes}
-    assert not default & {node.name for node in pipelines["benchmark"].nodes}
+    assert not default & {node.name for node in pipelines["objective_comparison"].nodes}
     assert {node.name for node in pipelines["evaluation"].nodes} <= default
 
 
 @pytest.mark.e2e
-def test_smoke_benchmark_writes_one_row_per_objective_and_child_runs(smoke_evaluated_project):
+def test_smoke_objective_comparison_writes_one_row_per_objective_and_child_runs(
+    smoke_evaluated_project,
+):
     project = smoke_evaluated_project
-    run_kedro(project, "run", "--env", "smoke", "--pipelines=benchmark")
+    run_kedro(project, "run", "--env", "smoke", "--pipelines=objective_comparison")
     reporting = project / "data/smoke/08_reporting"
 
-    markdown = (reporting / "benchmark.md").read_text()
+    markdown = (reporting / "objective_comparison.md").read_text()
     for section in markdown.split("\n## ")[1:]:
         rows = [
             line.split("|")[1].strip() for line in section.splitlines()[4:] if line.startswith("| ")
         ]
         assert rows == list(OBJECTIVES), section
-    results = json.loads((reporting / "benchmark/benchmark.json").read_text())
+    results = json.loads((reporting / "objective_comparison/objective_comparison.json").read_text())
     for objective in OBJECTIVES:
         seeds = [run["seed"] for run in results["runs"][objective]]
         assert seeds == [0.0, 1.0]
@@ -145,10 +149,14 @@ def test_smoke_benchmark_writes_one_row_per_objective_and_child_runs(smoke_evalu
     mlflow.set_tracking_uri(f"sqlite:///{project}/mlflow.db")
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name("cemap")
-    (parent,) = client.search_runs([experiment.experiment_id], "attributes.run_name = 'benchmark'")
+    (parent,) = client.search_runs(
+        [experiment.experiment_id], "attributes.run_name = 'objective_comparison'"
+    )
     assert parent.info.status == "FINISHED"
-    assert "benchmark/mmvae/coherence/text_to_image/test/strict/mean" in parent.data.metrics
-    assert "benchmark.md" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert (
+        "objective_comparison/mmvae/coherence/text_to_image/test/strict/mean" in parent.data.metrics
+    )
+    assert "objective_comparison.md" in {a.path for a in client.list_artifacts(parent.info.run_id)}
     children = client.search_runs(
         [experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
@@ -166,7 +174,7 @@ def test_smoke_benchmark_writes_one_row_per_objective_and_child_runs(smoke_evalu
 def test_the_caption_names_the_device_the_runs_trained_on():
     import torch
 
-    from cemap.pipelines.benchmark.nodes import _hardware
+    from cemap.pipelines.objective_comparison.nodes import _hardware
 
     caption = _hardware(torch.device("cpu"))
     assert "trained on cpu" in caption and f"torch {torch.__version__}" in caption

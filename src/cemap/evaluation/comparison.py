@@ -1,4 +1,4 @@
-"""The benchmark table: every objective's metrics over seeds, as mean ± std, in markdown.
+"""The objective comparison table: every objective's metrics over seeds, as mean ± std, in markdown.
 
 Input: ``{objective: [one flat metric dict per seed]}`` with the names of
 :mod:`cemap.evaluation.metrics` plus ``train/seconds``, ``train/epochs``, ``train/best_epoch``.
@@ -16,13 +16,15 @@ from cemap.evaluation.metrics import DIRECTIONS
 Summary = dict[str, dict[str, dict[str, float]]]
 
 
-def benchmark_summary(runs: Mapping[str, Sequence[Mapping[str, float]]]) -> Summary:
+def comparison_summary(runs: Mapping[str, Sequence[Mapping[str, float]]]) -> Summary:
     """``{objective: {metric: {"mean", "std", "n"}}}`` over the seeds that report the metric;
     std is the sample standard deviation (0 for one seed)."""
     summary: Summary = {}
     for objective, seeds in runs.items():
         if not seeds:
-            raise ValueError(f"benchmark: objective {objective!r} has no runs; give it a seed.")
+            raise ValueError(
+                f"objective comparison: objective {objective!r} has no runs; give it a seed."
+            )
         names = sorted({name for run in seeds for name in run})
         stats = {}
         for name in names:
@@ -90,7 +92,7 @@ def _table(summary: Summary, columns: list[Column]) -> list[str]:
     return lines
 
 
-def render_benchmark(summary: Summary, seeds: Sequence[int], hardware: str | None = None) -> str:
+def render_comparison(summary: Summary, seeds: Sequence[int], hardware: str | None = None) -> str:
     """The markdown report: strict coherence per direction on test and held-out, then
     alignment, retrieval, Fréchet distance and training cost; best mean of each column bold."""
     alignment = _alignment_metric(summary)

@@ -1,8 +1,8 @@
 """Thin adapters: train every objective with every seed, score it like the evaluation pipeline
-does (same node functions, same judges), and tabulate.
+does (``cemap.evaluation.scoring``, the same judges), and tabulate.
 
-Each (objective, seed) is one MLflow child run under the run of ``kedro run --pipelines=benchmark``
-(params, metrics, the joint checkpoint); the table goes to ``data/08_reporting/benchmark.md``.
+Each (objective, seed) is one MLflow child run under the run of ``kedro run --pipelines=objective_comparison``
+(params, metrics, the joint checkpoint); the table goes to ``data/08_reporting/objective_comparison.md``.
 """
 
 from __future__ import annotations
@@ -19,20 +19,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cemap.evaluation.benchmark import benchmark_summary, render_benchmark
+from cemap.evaluation import scoring
+from cemap.evaluation.comparison import comparison_summary, render_comparison
+from cemap.evaluation.judges import load_judge
+from cemap.joint.checkpoint import joint_checkpoint, load_joint_model
+from cemap.joint.generation import ConditionalGenerator
 from cemap.joint.objectives import OBJECTIVES
-from cemap.pipelines.benchmark.params import BenchmarkParams
-from cemap.pipelines.evaluation.nodes import (
-    generate_images_for_evaluation,
-    measure_alignment,
-    measure_quality,
-    score_coherence,
-)
+from cemap.joint.training import latent_means, train_joint_model
 from cemap.pipelines.evaluation.params import EvaluationParams
-from cemap.pipelines.joint_latent.nodes import encode_latent_means, train_joint_model
 from cemap.pipelines.joint_latent.params import JointLatentParams
+from cemap.pipelines.objective_comparison.params import ObjectiveComparisonParams
 from cemap.torch_runtime import select_device
-from cemap.tracking import flatten
+from cemap.tracking import flatten, mlflow_metric_name
 
 logger = logging.getLogger(__name__)
 Checkpoint = dict[str, Any]
@@ -43,41 +41,33 @@ def _score(
     inputs: dict[str, Any],
     evaluation: EvaluationParams,
 ) -> dict[str, float]:
-    """Coherence, alignment, retrieval and Fréchet distance of one joint model, computed by the
-    evaluation pipeline's own node functions."""
+    """Coherence, alignment, retrieval and Fréchet distance of one joint model, computed by
+    ``cemap.evaluation.scoring`` exactly as the evaluation pipeline computes them."""
     e = inputs["embeddings"]
     metadata = inputs["metadata"]
-    generated, index = generate_images_for_evaluation(
-        joint, inputs["image_autoencoder"], e["text"], e["speech"], metadata, evaluation
+    model = load_joint_model(joint)
+    generator = ConditionalGenerator.from_checkpoints(
+        joint, inputs["autoencoders"], device=evaluation.device
     )
-    coherence, _ = score_coherence(
-        generated,
-        index,
-        inputs["image_judge"],
-        inputs["speech_judge"],
-        joint,
-        inputs["text_autoencoder"],
-        inputs["speech_autoencoder"],
-        e["image"],
-        e["text"],
-        e["speech"],
-        metadata,
-        evaluation,
+    judges = {m: load_judge(c) for m, c in inputs["judges"].items()}
+    generated, index = scoring.generate_images(generator, e, metadata)
+    coherence, _ = scoring.score_coherence(
+        generated, index, judges["image"], judges["speech"], generator, e, metadata
     )
-    means = encode_latent_means(joint, e["image"], e["text"], e["speech"])
-    alignment = measure_alignment(
-        joint, e["image"], e["text"], e["speech"], *means, metadata, evaluation
-    )
-    quality, *_ = measure_quality(  # the figures are the evaluation run's business
+    means = latent_means(model, e)
+    alignment = scoring.measure_alignment(model, e, means, metadata, evaluation.retrieval_gallery)
+    quality, _ = scoring.measure_quality(  # the figures are the evaluation run's business
         generated,
         index,
         inputs["images"],
-        inputs["image_judge"],
-        joint,
-        inputs["image_autoencoder"],
+        judges["image"],
+        generator,
         e["text"],
         metadata,
-        evaluation,
+        seed=evaluation.seed,
+        diversity_prompts=evaluation.diversity_prompts,
+        n_samples=evaluation.n_samples,
+        grid_prompts=evaluation.grid_prompts,
     )
     return {**coherence, **alignment, **quality}
 
@@ -93,10 +83,10 @@ def _log_child_run(
     Nothing is logged when no run is active (the pipeline run outside kedro-mlflow)."""
     if mlflow.active_run() is None:
         return
-    tags = {"cemap.benchmark.objective": objective, "cemap.benchmark.seed": str(seed)}
+    tags = {"cemap.comparison.objective": objective, "cemap.comparison.seed": str(seed)}
     with mlflow.start_run(run_name=f"{objective}/seed_{seed}", nested=True, tags=tags):
         mlflow.log_params({k: str(v) for k, v in flatten(params, "joint_latent").items()})
-        mlflow.log_metrics({name.replace("@", "_at_"): value for name, value in metrics.items()})
+        mlflow.log_metrics({mlflow_metric_name(name): value for name, value in metrics.items()})
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "joint_model.pt"
             torch.save(joint, path)
@@ -116,10 +106,10 @@ def train_and_score(
     speech_judge: Checkpoint,
     joint_latent: JointLatentParams,
     evaluation: EvaluationParams,
-    benchmark: BenchmarkParams,
+    comparison: ObjectiveComparisonParams,
     overrides: dict[str, Any],
 ) -> list[dict[str, float]]:
-    """Train one objective (``overrides["objective"]``) once per benchmark seed on the persisted
+    """Train one objective (``overrides["objective"]``) once per comparison seed on the persisted
     embeddings and score each model: one flat metric dict per seed, with ``seed``,
     ``train/seconds``, ``train/epochs`` and ``train/best_epoch``."""
     objective = overrides["objective"]
@@ -131,18 +121,23 @@ def train_and_score(
             "text": text_embeddings,
             "speech": speech_embeddings,
         },
-        "image_autoencoder": image_autoencoder,
-        "text_autoencoder": text_autoencoder,
-        "speech_autoencoder": speech_autoencoder,
-        "image_judge": image_judge,
-        "speech_judge": speech_judge,
+        "autoencoders": {
+            "image": image_autoencoder,
+            "text": text_autoencoder,
+            "speech": speech_autoencoder,
+        },
+        "judges": {"image": image_judge, "speech": speech_judge},
     }
     results = []
-    for seed in benchmark.seeds:
-        params = benchmark.run_params(joint_latent, objective, seed)
-        joint, history = train_joint_model(
-            metadata, image_embeddings, text_embeddings, speech_embeddings, params
+    for seed in comparison.seeds:
+        params = comparison.run_params(joint_latent, objective, seed)
+        result = train_joint_model(
+            inputs["embeddings"],
+            metadata["split"].to_numpy(),
+            params.model.model_dump(),
+            params.training.joint_train_config(),
         )
+        joint, history = joint_checkpoint(result.model), result.history
         val_losses = [row["val/loss"] for row in history]
         metrics = {
             "seed": float(seed),
@@ -152,7 +147,7 @@ def train_and_score(
             **_score(joint, inputs, evaluation),
         }
         logger.info(
-            "benchmark %s seed %d: text→image strict %.3f (test), %.0f s training",
+            "objective comparison %s seed %d: text→image strict %.3f (test), %.0f s training",
             objective,
             seed,
             metrics["coherence/text_to_image/test/strict"],
@@ -173,23 +168,28 @@ def _hardware(device: torch.device) -> str:
     return text + f", torch {torch.__version__}"
 
 
-def summarise_benchmark(
-    joint_latent: JointLatentParams, benchmark: BenchmarkParams, *results: list[dict[str, float]]
+def summarise_comparison(
+    joint_latent: JointLatentParams,
+    comparison: ObjectiveComparisonParams,
+    *results: list[dict[str, float]],
 ) -> tuple[str, dict[str, Any], dict[str, dict[str, float]]]:
     """The markdown table, every objective's per-seed and mean/std metrics (JSON), and the
-    means and stds as MLflow metrics of the parent run (``benchmark/<objective>/<metric>/mean``)."""
+    means and stds as MLflow metrics of the parent run (``objective_comparison/<objective>/<metric>/mean``)."""
     by_objective = dict(zip(OBJECTIVES, results, strict=True))  # the pipeline's node order
-    summary = benchmark_summary(by_objective)
+    summary = comparison_summary(by_objective)
     for_mlflow = {
-        f"benchmark/{objective}/{name.replace('@', '_at_')}/{stat}": {"value": value, "step": 0}
+        f"objective_comparison/{objective}/{mlflow_metric_name(name)}/{stat}": {
+            "value": value,
+            "step": 0,
+        }
         for objective, stats in summary.items()
         for name, values in stats.items()
         for stat, value in values.items()
         if stat in ("mean", "std") and np.isfinite(value)
     }
-    run = benchmark.run_params(joint_latent, next(iter(OBJECTIVES)), benchmark.seeds[0])
+    run = comparison.run_params(joint_latent, next(iter(OBJECTIVES)), comparison.seeds[0])
     device = select_device(run.training.device)  # as train_joint_model's fit resolves it
-    markdown = render_benchmark(summary, seeds=benchmark.seeds, hardware=_hardware(device))
+    markdown = render_comparison(summary, seeds=comparison.seeds, hardware=_hardware(device))
     return (
         markdown,
         {

@@ -20,16 +20,11 @@ from itertools import permutations
 import numpy as np
 import torch
 
+from cemap.concepts import ATTRIBUTES
+from cemap.evaluation.probes import linear_probe_accuracy, subsample_rows
 from cemap.joint.model import JointEmbeddingModel
-from cemap.joint.synthetic import ATTRIBUTES
 
 ProbeAccuracy = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], float]
-
-
-def _default_probe() -> ProbeAccuracy:
-    from cemap.evaluation.probes import linear_probe_accuracy
-
-    return linear_probe_accuracy
 
 
 @torch.no_grad()
@@ -67,9 +62,7 @@ def alignment_report(
 
     ``max_train`` caps the probes' training rows (a seeded subsample) to bound their cost.
     """
-    from cemap.evaluation.probes import subsample_rows
-
-    probe_accuracy = probe_accuracy or _default_probe()
+    probe_accuracy = probe_accuracy or linear_probe_accuracy
     train = subsample_rows(np.flatnonzero(train_mask), max_train, seed)
     test = np.flatnonzero(test_mask)
     modalities = list(embeddings)

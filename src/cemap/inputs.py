@@ -1,0 +1,140 @@
+"""Checks of what a user gives the models: a typed sentence or a recording.
+
+Shared by the ``cemap generate`` command (:mod:`cemap.generate`) and the served pyfunc model
+(:mod:`cemap.serving`). Errors a user can cause raise ``GenerationError`` with a message that
+says what was wrong and what to do; the command prints it without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import string
+from pathlib import Path
+
+import numpy as np
+
+from cemap.data.sentences import DIGIT_WORDS, parse_sentence, template_vocabulary
+from cemap.joint.generation import ConditionalGenerator
+from cemap.models.text_autoencoder import SPECIAL_TOKENS
+
+logger = logging.getLogger(__name__)
+
+EXAMPLE_SENTENCE = "red three and blue seven"
+#: A clip whose loudest sample is below this (full scale 1.0) carries no speech.
+SILENCE_PEAK = 1e-4
+
+
+class GenerationError(ValueError):
+    """An input or a model the user pointed at cannot be used; the message says what to do."""
+
+
+def known_words(generator: ConditionalGenerator) -> list[str]:
+    """The words the trained text autoencoder knows, sorted."""
+    vocabulary = generator.autoencoders["text"].vocabulary.tokens
+    return sorted(set(vocabulary) - set(SPECIAL_TOKENS))
+
+
+def known_colors(generator: ConditionalGenerator) -> list[str]:
+    """The colour names in the trained vocabulary (every word no template or digit uses)."""
+    return sorted(set(known_words(generator)) - set(template_vocabulary([])))
+
+
+def check_sentence(text: str, generator: ConditionalGenerator) -> str:
+    """``text`` lower-cased without punctuation, if every word is in the trained vocabulary."""
+    if not isinstance(text, str) or not text.strip():
+        raise GenerationError(
+            f"The text is empty ({text!r}); give a sentence such as {EXAMPLE_SENTENCE!r}."
+        )
+    if "text" not in generator.autoencoders:
+        raise GenerationError("This model has no text autoencoder, so it cannot read sentences.")
+    words = (
+        text.lower()
+        .translate(str.maketrans(string.punctuation, " " * len(string.punctuation)))
+        .split()
+    )
+    if not words:
+        raise GenerationError(
+            f"The text {text!r} has no words; give a sentence such as {EXAMPLE_SENTENCE!r}."
+        )
+    vocabulary, colors = set(known_words(generator)), known_colors(generator)
+    unknown = [w for w in dict.fromkeys(words) if w not in vocabulary]
+    if unknown:
+        digits = [d for d in DIGIT_WORDS if d in vocabulary]
+        raise GenerationError(
+            f"Unknown word{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in "
+            f"{text!r}. The model knows the colours {', '.join(colors)} and the digits "
+            f"{', '.join(digits)} (as words); e.g. {EXAMPLE_SENTENCE!r}."
+        )
+    sentence = " ".join(words)
+    if parse_sentence(sentence, colors) is None:
+        logger.warning(
+            "%r fits none of the training sentence patterns (e.g. %r); the model may misread it.",
+            sentence,
+            EXAMPLE_SENTENCE,
+        )
+    return sentence
+
+
+def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """``(samples, channels) float32`` and the sample rate of an audio file (soundfile)."""
+    import soundfile as sf
+
+    if not Path(path).is_file():
+        raise GenerationError(f"There is no audio file at {str(path)!r}.")
+    try:
+        waveform, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # noqa: BLE001 — soundfile raises LibsndfileError, OSError, ...
+        reason = str(exc).rstrip(".")
+        raise GenerationError(
+            f"Cannot read the audio file {str(path)!r} ({reason}); give a WAV, FLAC or OGG file."
+        ) from None
+    return waveform, int(sample_rate)
+
+
+def prepare_waveform(
+    waveform: np.ndarray,
+    sample_rate: int,
+    target_rate: int,
+    channels: int = 1,
+    name: str = "the audio",
+) -> np.ndarray:
+    """A mono float32 clip at ``target_rate`` from ``waveform``: ``(samples,)``, ``(samples,
+    channels)`` or, with ``channels > 1``, interleaved ``(samples * channels,)``.
+
+    Stereo is averaged to mono and another rate resampled, each with a log line; an empty or
+    silent clip raises ``GenerationError``.
+    """
+    from cemap.speech.features import resample_to
+
+    clip = np.asarray(waveform, dtype=np.float32)
+    if clip.ndim == 1 and channels > 1:
+        if clip.size % channels:
+            raise GenerationError(
+                f"{name} has {clip.size} samples, not a multiple of channels={channels}."
+            )
+        clip = clip.reshape(-1, channels)
+    if clip.ndim == 2:
+        if clip.shape[1] > 1:
+            logger.info("Mixing the %d channels of %s down to mono.", clip.shape[1], name)
+        clip = clip.mean(axis=1)
+    if clip.ndim != 1:
+        raise GenerationError(f"{name} has shape {clip.shape}; give a mono or stereo waveform.")
+    if clip.size == 0:
+        raise GenerationError(f"{name} has no samples; give a recording of a sentence.")
+    peak = float(np.abs(clip).max())
+    if not np.isfinite(peak) or peak < SILENCE_PEAK:
+        raise GenerationError(
+            f"{name} is silent (peak amplitude {peak:.2g}); record the sentence again, louder."
+        )
+    if sample_rate != target_rate:
+        logger.info("Resampling %s from %d Hz to %d Hz.", name, sample_rate, target_rate)
+        clip = resample_to(clip, sample_rate, target_rate)
+    return clip
+
+
+def speech_rate(generator: ConditionalGenerator) -> int:
+    """The sample rate the speech autoencoder was trained at (Hz)."""
+    if "speech" not in generator.autoencoders:
+        raise GenerationError("This model has no speech autoencoder, so it cannot read audio.")
+    return int(generator.autoencoders["speech"].config.spec.sample_rate)
