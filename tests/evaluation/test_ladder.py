@@ -51,7 +51,9 @@ def setting():
         TrainConfig(epochs=8, patience=8, progress=False, seed=0),
     )
     generator = ConditionalGenerator(result.model, dict.fromkeys(MODALITIES, EmbeddingRenderer()))
-    generator.render = lambda modality, e, speech_output="log_mel": np.asarray(e)  # type: ignore
+    # The autoencoder rung decodes real embeddings: hand them back as they are (tensors, as the
+    # real generator's render takes them).
+    generator.render = lambda modality, e, speech_output="log_mel": e.numpy()  # type: ignore
     return metadata, embeddings, generator
 
 

@@ -137,7 +137,10 @@ def measure_ladder(
             real_t = real[t][rows] if not isinstance(real[t], list) else [real[t][i] for i in rows]
             per_target[t, split] = {
                 "real": coherence(readers[t](real_t), truth[split]),
-                "autoencoder": coherence(readers[t](generator.render(t, e_t)), truth[split]),
+                "autoencoder": coherence(
+                    readers[t](generator.render(t, torch.as_tensor(e_t, dtype=torch.float32))),
+                    truth[split],
+                ),
                 "joint_self": coherence(
                     readers[t](generator.generate(t, e_t, t, embeddings=True)), truth[split]
                 ),
