@@ -28,6 +28,7 @@ ARG WHEELS_URL=
 # The fsspec filesystem for data_root in conf/cloud/globals.yml; not a project dependency.
 ARG STORAGE_PACKAGES=s3fs
 
+# GIT_PYTHON_REFRESH: the image has no git, which MLflow would warn about three times a run.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -35,6 +36,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     KEDRO_DISABLE_TELEMETRY=true \
+    GIT_PYTHON_REFRESH=quiet \
     MPLBACKEND=Agg
 
 # python:3.11-slim and the Debian base have Python with venv and CA certificates; on other
@@ -53,10 +55,12 @@ RUN set -eu; \
 
 WORKDIR /app
 
-# Dependencies in their own layer, from pyproject alone: a code change does not reinstall torch.
-COPY pyproject.toml README.md ./
+# Dependencies in their own layer, from pyproject alone: a code or README change does not
+# reinstall torch (the README, pyproject's `readme`, is a placeholder until the project's own).
+COPY pyproject.toml ./
 COPY src/cemap/__init__.py src/cemap/__init__.py
 RUN set -eu; \
+    touch README.md; \
     if [ -n "$WHEELS_URL" ]; then \
         set -- --no-index --find-links "$WHEELS_URL"; \
     elif [ -n "$TORCH_INDEX_URL" ]; then \
@@ -66,8 +70,9 @@ RUN set -eu; \
     fi; \
     pip install "$@" . ${STORAGE_PACKAGES}; \
     pip uninstall -y cemap; \
-    rm -rf build src/*.egg-info
+    rm -rf build src/*.egg-info README.md
 
+COPY README.md ./
 COPY src ./src
 RUN set -eu; \
     if [ -n "$WHEELS_URL" ]; then set -- --no-index --find-links "$WHEELS_URL"; else set --; fi; \
