@@ -330,7 +330,8 @@ def rehearse(
     except RehearsalError as exc:
         raise click.ClickException(f"Rehearsal failed: {exc}") from exc
     click.secho(
-        f"Rehearsal passed in {time.monotonic() - started:.0f} s: {len(report.tasks)} tasks in "
+        f"Rehearsal passed in {time.monotonic() - started:.0f} s (pipeline "
+        f"{report.pipeline_seconds:.0f} s): {len(report.tasks)} tasks in "
         f"{report.containers} containers, {len(report.datasets)} datasets in the bucket, "
         f"{len(report.runs)} MLflow runs, registered model(s) "
         f"{', '.join(f'{n} v{v}' for n, v in report.models.items()) or 'none'}; "

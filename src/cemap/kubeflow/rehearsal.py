@@ -45,6 +45,7 @@ from cemap.kubeflow.plan import GroupBy, is_parameter
 SIZES = ("smoke", "full")
 DEFAULT_IMAGE = "cemap:rehearsal"
 MLFLOW_BUCKET = "cemap-mlflow"
+WHEELHOUSE_PORT = 18765
 REGION = "us-east-1"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # An exception as Python prints it last in a traceback ("botocore.exceptions.ClientError: ..."),
@@ -102,6 +103,7 @@ class RehearsalReport:
     models: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     image_size: int | None = None
+    pipeline_seconds: float = 0.0
 
 
 # --- prerequisites ------------------------------------------------------------------------
@@ -315,7 +317,13 @@ def mlflow_server(workdir: Path, s3: S3Server, echo: Echo) -> Iterator[str]:
 def wheelhouse_server(directory: Path, echo: Echo) -> Iterator[str]:
     """``directory`` over HTTP on 127.0.0.1, for ``pip --find-links`` in a host-network build."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    try:
+        # One port every time: WHEELS_URL is a build argument, so a new URL would make the
+        # build reinstall every package instead of reusing its cached layer.
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", WHEELHOUSE_PORT), handler)
+    except OSError:
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        echo(f"port {WHEELHOUSE_PORT} is taken: the build cannot reuse its package layer")
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -666,13 +674,15 @@ def check_mlflow(
         for obj in page.get("Contents", ())
     }
     logged_models: dict[str, int] = {}
-    model_files: dict[str, int] = {}
+    model_files: dict[str, int] = {}  # by model id and by "models:/<id>" (a version's source)
     for logged in client.search_logged_models(experiment_ids=[experiment.experiment_id]):
         logged_models[logged.source_run_id] = logged_models.get(logged.source_run_id, 0) + 1
         folder = f"artifacts/{experiment.experiment_id}/models/{logged.model_id}/"
-        model_files[logged.model_id] = sum(key.startswith(folder) for key in stored)
+        count = sum(key.startswith(folder) for key in stored)
+        model_files[logged.model_id] = model_files[f"models:/{logged.model_id}"] = count
     echo(
-        f"  experiment {experiment_name!r}: {len(runs)} runs (artifact root {experiment.artifact_location})"
+        f"  experiment {experiment_name!r}: {len(runs)} runs; artifact root "
+        f"{experiment.artifact_location} = s3://{MLFLOW_BUCKET}/artifacts/{experiment.experiment_id}"
     )
     seen: set[tuple[str, ...]] = set()
     for run in sorted(runs, key=lambda r: r.info.start_time):
@@ -681,7 +691,8 @@ def check_mlflow(
         in_bucket = [f for f in files if prefix + f in stored]
         metrics = run.data.metrics
         models = logged_models.get(run.info.run_id, 0)
-        node = run.data.tags.get("node_names", run.info.run_name)
+        node = re.sub(r"[()',]", " ", run.data.tags.get("node_names", run.info.run_name)).strip()
+        node = ", ".join(node.split())
         report.runs.append(
             {
                 "run_id": run.info.run_id,
@@ -693,13 +704,15 @@ def check_mlflow(
                 "models": models,
             }
         )
-        shown = ", ".join(f"{k}={v:.3g}" for k, v in sorted(metrics.items())[:3])
-        more = f" (+{len(metrics) - 3})" if len(metrics) > 3 else ""
-        echo(
-            f"  {run.info.status:<8} {node}: {len(metrics)} metrics{': ' + shown + more if shown else ''}; "
-            f"{len(files)} artifacts, {len(in_bucket)} in s3://{MLFLOW_BUCKET}/{prefix[:-1]}"
-            + (f"; {models} logged model" if models else "")
-        )
+        shown = ", ".join(f"{k}={v:.3g}" for k, v in sorted(metrics.items())[:2])
+        more = f", +{len(metrics) - 2}" if len(metrics) > 2 else ""
+        parts = [f"{len(run.data.params)} params", f"{len(metrics)} metrics"]
+        if metrics:
+            parts[-1] += f" ({shown}{more})"
+        parts.append(f"{len(files)} artifacts" + (f", {len(in_bucket)} in S3" if files else ""))
+        if models:
+            parts.append(f"{models} logged model")
+        echo(f"  {run.info.status:<8} {node}: {'; '.join(parts)}")
         try:
             nodes = tuple(sorted(ast.literal_eval(run.data.tags.get("node_names", "()"))))
         except (ValueError, SyntaxError):
@@ -736,7 +749,7 @@ def check_mlflow(
             continue
         latest = max(versions, key=lambda v: int(v.version))
         uri = f"models:/{name}/{latest.version}"
-        stored_files = model_files.get(latest.model_id or "", 0)
+        stored_files = model_files.get(latest.model_id or latest.source, 0)
         if not stored_files:
             report.problems.append(f"registered model {uri}: no files in the server's S3 store")
         previous = mlflow.get_tracking_uri()
@@ -753,9 +766,9 @@ def check_mlflow(
         report.models[name] = latest.version
         python_model = model.unwrap_python_model()
         echo(
-            f"  registered model {uri}: {stored_files} files in s3://{MLFLOW_BUCKET}/artifacts/"
-            f"{experiment.experiment_id}/models/{latest.model_id}, loaded from the server as "
-            f"{type(python_model).__name__}"
+            f"  registered model {uri} ({latest.source}): {stored_files} files in "
+            f"s3://{MLFLOW_BUCKET}/artifacts/{experiment.experiment_id}/models/, loaded from the "
+            f"server as {type(python_model).__name__}"
         )
 
 
@@ -767,16 +780,20 @@ def _proxied_downloads() -> Iterator[None]:
     answers them with a 500 (it reads only the Authorization header), and MLflow retries for
     minutes. A real S3 or MinIO serves them; here the server streams the files instead.
     """
-    name = "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"
-    before = os.environ.get(name)
-    os.environ[name] = "false"
+    settings = {
+        "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # keep the report readable
+    }
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _registered_model_names(catalog, steps) -> list[str]:
@@ -915,11 +932,12 @@ def rehearse(
         echo(
             f"running with kfp.local.DockerRunner(network_mode='host'); task logs in {workdir / 'tasks.log'}"
         )
+        pipeline_started = time.monotonic()
         tasks, containers = run_compiled_pipeline(
             output, environment=secrets, workdir=workdir, echo=echo, client=client, verbose=verbose
         )
         report.tasks, report.containers = tasks, containers
-        run_seconds = time.monotonic() - started
+        report.pipeline_seconds = time.monotonic() - pipeline_started
         echo(f"\nTasks ({len(tasks)} of {len(compiled.steps)} ran, {containers} containers):")
         for task in tasks:
             exit_text = "?" if task.exit_code is None else str(task.exit_code)
@@ -936,6 +954,10 @@ def rehearse(
         if len(tasks) != len(compiled.steps):
             raise RehearsalError(
                 f"{len(tasks)} of {len(compiled.steps)} tasks ran; see {workdir / 'tasks.log'}."
+            )
+        if containers != len(tasks):
+            report.problems.append(
+                f"Docker saw {containers} containers exit for {len(tasks)} tasks"
             )
 
         echo(f"\nDatasets in s3://{data_bucket} (the S3 server on {s3.url}):")
@@ -957,8 +979,10 @@ def rehearse(
                 f"MLflow artifacts on this disk ({', '.join(map(str, local_artifacts))}), "
                 f"not only in the server's store"
             )
+        checks = time.monotonic() - pipeline_started - report.pipeline_seconds
         echo(
-            f"\nran in {run_seconds:.0f} s; checked in {time.monotonic() - started - run_seconds:.0f} s"
+            f"\npipeline {report.pipeline_seconds:.0f} s ({containers} containers), checks "
+            f"{checks:.0f} s, all {time.monotonic() - started:.0f} s with servers and build"
         )
     if report.problems:
         listing = "\n".join(f"  - {p}" for p in report.problems)
