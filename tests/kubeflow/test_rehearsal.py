@@ -123,7 +123,7 @@ def docker_engine():
     try:
         return rehearsal.docker_client()
     except RehearsalError as exc:
-        pytest.skip(f"docker engine not reachable: {exc}")
+        pytest.skip(str(exc))  # "Docker engine not reachable (...). Start it ..."
 
 
 def _build_options() -> dict:
