@@ -655,11 +655,13 @@ def check_mlflow(
     expected_models: Sequence[str],
     echo: Echo,
     report: RehearsalReport,
+    steps_by_name: Mapping[str, tuple[str, ...]] | None = None,
 ) -> None:
     """One run per task on the server, with the metrics and artifacts its datasets log (the
     artifacts in the server's S3 store), and each registered model, loaded from the server."""
     import mlflow
 
+    steps_by_name = steps_by_name or {}
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
@@ -717,6 +719,8 @@ def check_mlflow(
             nodes = tuple(sorted(ast.literal_eval(run.data.tags.get("node_names", "()"))))
         except (ValueError, SyntaxError):
             nodes = ()
+        if not nodes:  # a task that runs a whole pipeline: its run is named after it
+            nodes = steps_by_name.get(run.info.run_name, ())
         if nodes not in expected:
             report.problems.append(f"MLflow run {run.info.run_id} ({node}) matches no task")
         seen.add(nodes)
@@ -972,6 +976,7 @@ def rehearse(
             expected_models=_registered_model_names(catalog, compiled.steps),
             echo=echo,
             report=report,
+            steps_by_name={step.name: tuple(sorted(step.nodes)) for step in compiled.steps},
         )
         local_artifacts = _host_artifact_folders(project_path, workdir)
         if local_artifacts:
