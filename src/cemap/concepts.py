@@ -13,7 +13,11 @@ MODALITIES = ("image", "text", "speech")
 #: the data and judge results; they never train the embeddings or the joint model.
 ATTRIBUTES = ("digit_left", "color_left", "digit_right", "color_right")
 #: The splits of ``metadata``, in row order. ``heldout`` holds the combinations that are never
-#: trained on (see :mod:`cemap.data.splits`).
-SPLITS = ("train", "val", "test", "heldout")
-#: The splits every evaluation metric is reported on.
-EVALUATION_SPLITS = ("test", "heldout")
+#: trained on (see :mod:`cemap.data.splits`); ``unseen_voices`` repeats the test rows spoken
+#: by voices that never speak a train or val sentence.
+SPLITS = ("train", "val", "test", "heldout", "unseen_voices")
+#: The splits every evaluation metric is reported on (those present in the metadata).
+EVALUATION_SPLITS = ("test", "heldout", "unseen_voices")
+#: Splits that repeat other rows with only the speech changed: not drawn by the split plan
+#: (no size of their own), and scored only in the directions whose source is speech.
+RESPOKEN_SPLITS = ("unseen_voices",)

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cemap.concepts import ATTRIBUTES, SPLITS
+from cemap.concepts import ATTRIBUTES, RESPOKEN_SPLITS, SPLITS
 from cemap.data.sentences import DigitPair
 
 HeldoutMode = Literal["tuples", "digit_color_pairs"]
@@ -86,7 +86,7 @@ def plan_samples(
     """
     kept_ids, held_ids = np.flatnonzero(~held), np.flatnonzero(held)
     frames = []
-    for split in SPLITS:
+    for split in (s for s in SPLITS if s not in RESPOKEN_SPLITS):
         pool = held_ids if split == "heldout" else kept_ids
         chosen = rng.choice(pool, size=sizes[split])
         frame = pd.DataFrame([tuples[i] for i in chosen], columns=list(ATTRIBUTES))

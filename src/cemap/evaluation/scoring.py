@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cemap.concepts import ATTRIBUTES, EVALUATION_SPLITS, MODALITIES
+from cemap.concepts import ATTRIBUTES, EVALUATION_SPLITS, MODALITIES, RESPOKEN_SPLITS
 from cemap.evaluation.alignment import mean_distances
 from cemap.evaluation.figures import confusion_matrices, prompt_grid
 from cemap.evaluation.judges import AttributeJudge
@@ -44,20 +44,36 @@ def split_rows(metadata: pd.DataFrame, split: str) -> np.ndarray:
     return np.flatnonzero((metadata["split"] == split).to_numpy())
 
 
+def evaluated_splits(
+    metadata: pd.DataFrame, source: str | None = None, splits: Sequence[str] | None = None
+) -> list[str]:
+    """The splits to score: ``splits`` (default :data:`EVALUATION_SPLITS`) that ``metadata``
+    has. A respoken split (``unseen_voices``: the test rows with other voices) differs from
+    the test split only in its speech, so it is scored only from ``source="speech"``;
+    ``source=None`` means a score that does not start from speech alone."""
+    present = set(metadata["split"].unique())
+    return [
+        split
+        for split in (EVALUATION_SPLITS if splits is None else splits)
+        if split in present and (split not in RESPOKEN_SPLITS or source == "speech")
+    ]
+
+
 def generate_images(
     generator: ConditionalGenerator,
     embeddings: Embeddings,
     metadata: pd.DataFrame,
-    splits: Sequence[str] = EVALUATION_SPLITS,
+    splits: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Images generated from the text and the speech of every sample of ``splits``.
+    """Images generated from the text and the speech of every sample of ``splits`` (default:
+    :func:`evaluated_splits` of each direction's source).
 
     Returns ``(M, 28, 56, 3) uint8`` images and an index table, one row per image: direction,
     split, sample_id, the prompt's sentence and the four attributes it was conditioned on.
     """
     images, frames = [], []
     for source, target in IMAGE_DIRECTIONS:
-        for split in splits:
+        for split in evaluated_splits(metadata, source, splits):
             rows = split_rows(metadata, split)
             images.append(
                 generator.generate(source, embeddings[source][rows], target, embeddings=True)
@@ -76,10 +92,11 @@ def score_coherence(
     generator: ConditionalGenerator,
     embeddings: Embeddings,
     metadata: pd.DataFrame,
-    splits: Sequence[str] = EVALUATION_SPLITS,
+    splits: Sequence[str] | None = None,
 ) -> tuple[dict[str, float], Figure]:
-    """``coherence/<source>_to_<target>/<split>/<measure>`` for every direction and split, and
-    the text→image test confusion matrices.
+    """``coherence/<source>_to_<target>/<split>/<measure>`` for every direction and split
+    (:func:`evaluated_splits`: ``unseen_voices`` from speech only), and the text→image test
+    confusion matrices.
 
     Images come from :func:`generate_images`; the other directions are generated here with
     ``generator`` (which needs the text and speech autoencoders).
@@ -98,7 +115,7 @@ def score_coherence(
 
     readers = {"text": TextJudge(colors).predict, "speech": speech_judge.predict_array}
     for source, target in OTHER_DIRECTIONS:
-        for split in splits:
+        for split in evaluated_splits(metadata, source, splits):
             rows = split_rows(metadata, split)
             outputs = generator.generate(source, embeddings[source][rows], target, embeddings=True)
             pred = readers[target](outputs)
@@ -115,23 +132,25 @@ def measure_alignment(
     latent_means: Embeddings,
     metadata: pd.DataFrame,
     retrieval_gallery: int,
-    splits: Sequence[str] = EVALUATION_SPLITS,
+    splits: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """Mean D(q_m, q_n) per constrained pair, and cross-modal retrieval recall@1/@10 between
-    the latent means (query one modality, gallery of ``retrieval_gallery`` samples of another)."""
+    the latent means (query one modality, gallery of ``retrieval_gallery`` samples of another).
+    On ``unseen_voices`` only retrieval with speech queries (:func:`evaluated_splits`)."""
     distance = model.config.distance
     scores: dict[str, float] = {}
-    for split in splits:
+    for split in evaluated_splits(metadata, "speech", splits):
         rows = split_rows(metadata, split)
-        for name, value in mean_distances(
-            model, {m: e[rows] for m, e in embeddings.items()}
-        ).items():
-            pair = name.split("/", 1)[1]
-            scores[metric_name("alignment", distance, pair, split)] = value
+        if split in evaluated_splits(metadata, None, splits):
+            for name, value in mean_distances(
+                model, {m: e[rows] for m, e in embeddings.items()}
+            ).items():
+                pair = name.split("/", 1)[1]
+                scores[metric_name("alignment", distance, pair, split)] = value
         gallery = rows[:retrieval_gallery]
         for source in MODALITIES:
             for target in MODALITIES:
-                if source != target:
+                if source != target and split in evaluated_splits(metadata, source, splits):
                     recall = retrieval_recall(
                         latent_means[source][gallery], latent_means[target][gallery]
                     )
@@ -152,10 +171,11 @@ def measure_quality(
     diversity_prompts: int,
     n_samples: int,
     grid_prompts: int,
-    splits: Sequence[str] = EVALUATION_SPLITS,
+    splits: Sequence[str] | None = None,
 ) -> tuple[dict[str, float], list[Figure]]:
-    """Fréchet distance to real test images in the judge's feature space, diversity of
-    ``n_samples`` samples per prompt, and one prompt → samples grid per split."""
+    """Fréchet distance to real test images in the judge's feature space (every generated
+    direction and split), diversity of ``n_samples`` text→image samples per prompt, and one
+    text prompt → samples grid per split (:func:`evaluated_splits` from text)."""
     real = image_judge.features_array(images[split_rows(metadata, "test")])
     scores: dict[str, float] = {}
     for (direction, split), part in generated_images_index.groupby(
@@ -166,7 +186,7 @@ def measure_quality(
 
     seed_everything(seed)  # the samples drawn from q(z | text), so reruns score the same
     grids = []
-    for split in splits:
+    for split in evaluated_splits(metadata, "text", splits):
         rows = split_rows(metadata, split)[:diversity_prompts]
         samples = generator.generate(
             "text", text_embeddings[rows], "image", n_samples, use_mean=False, embeddings=True
