@@ -64,6 +64,9 @@ class SpeechBackend(ABC):
     knobs: Mapping[str, Knob] = {}
     #: One line for error messages and docs: what the backend is and how to get it.
     description: str = ""
+    #: Clips per worker process below which starting one costs more than it saves (None:
+    #: the renderer's default, right for engines that take milliseconds per clip).
+    min_clips_per_worker: int | None = None
 
     @abstractmethod
     def check_available(self) -> None:

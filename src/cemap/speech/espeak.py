@@ -176,6 +176,7 @@ class EspeakEngine:
         self._samples: list[bytes] = []
         self._callback = _SynthCallback(self._collect)
         self._resolved: dict[str, str] = {}
+        self._voice_files: dict[str, str] | None = None
         self._lib: ctypes.CDLL | None = None
         self._load()
         offsets = None if state_reset == "reload" else _carried_static_offsets(self._library_path)
@@ -279,6 +280,17 @@ class EspeakEngine:
                 pos = end + 1
             i += 1
         return {tag: identifier for tag, (_, identifier) in best.items()}
+
+    def voice_identity(self, voice: str) -> str:
+        """The eSpeak NG voice file (and variant) that ``voice`` selects, lower-cased: two
+        spellings of one voice (``en-gb``, ``EN-GB``, ``gmw/en``) give the same."""
+        with self._lock:
+            resolved = self._resolve_locked(voice)
+            if self._voice_files is None:
+                self._voice_files = self._language_voices()
+            base, _, variant = resolved.partition("+")
+            identity = self._voice_files.get(base.lower(), base).lower()
+        return f"{identity}+{variant}" if variant else identity
 
     def resolve_voice(self, voice: str) -> str:
         """The name ``espeak_SetVoiceByName`` accepts for ``voice``; ValueError if unknown."""
@@ -395,7 +407,7 @@ class EspeakBackend(SpeechBackend):
         get_engine().resolve_voice(voice)
 
     def voice_identity(self, voice: str) -> str:
-        return get_engine().resolve_voice(voice)
+        return get_engine().voice_identity(voice)
 
     def with_variant(self, voice: str, variant: str) -> str:
         return f"{voice}+{variant}"

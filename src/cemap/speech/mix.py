@@ -40,7 +40,7 @@ class BackendShare:
         """A share from configuration: ``voices`` (default: the backend's) each spoken
         plainly and with every one of ``variants`` (``en-us`` + ``m3`` → ``en-us+m3``)."""
         strategy = get_backend(backend)
-        base = tuple(voices) if voices else strategy.default_voices
+        base = strategy.default_voices if voices is None else tuple(voices)
         expanded = list(base)
         for voice in base:
             expanded += [strategy.with_variant(voice, variant) for variant in variants]
@@ -72,10 +72,11 @@ class VoiceMix:
         names = (name for share in self.shares for name in get_backend(share.backend).knobs)
         return list(dict.fromkeys(names))
 
-    def check(self, key: str) -> None:
+    def check(self, key: str, voices_key: str | None = "voices") -> None:
         """ValueError naming ``key``, the bad value and the fix, or RuntimeError /
         ConnectionError saying what to install or reach, unless every backend is known and
-        available, every voice exists and every knob range is accepted."""
+        available, every voice exists and every knob range is accepted. Messages name a
+        voice as ``<key>.<backend>.<voices_key>`` (``<key>.<backend>`` for None)."""
         if not self.shares:
             raise ValueError(f"{key} names no backend; give at least one, e.g. espeak.")
         for share in self.shares:
@@ -89,7 +90,7 @@ class VoiceMix:
             if not share.weight > 0:
                 raise ValueError(f"{where}.weight={share.weight!r} must be > 0, e.g. 1.")
             if not share.voices:
-                raise ValueError(f"{where}.voices is empty; name at least one voice.")
+                raise ValueError(f"{where} names no voice; name at least one.")
             for name, (low, high) in share.knob_ranges:
                 if name not in strategy.knobs:
                     raise ValueError(
@@ -107,7 +108,8 @@ class VoiceMix:
                 try:
                     strategy.check_voice(voice)
                 except (ValueError, RuntimeError) as error:
-                    raise type(error)(f"{where}.voices has {voice!r}: {error}") from None
+                    voices = f"{where}.{voices_key}" if voices_key else where
+                    raise type(error)(f"{voices} has {voice!r}: {error}") from None
 
     def draw(self, texts: Sequence[str], rng: np.random.Generator) -> list[Utterance]:
         """One utterance per text. Each backend speaks ``round(weight share × N)`` rows

@@ -275,6 +275,8 @@ class PiperBackend(SpeechBackend):
         ),
     }
     description = "piper-tts with the en_US-joe-medium voice (offline, neural)"
+    # ~0.2 s a clip against a few seconds to start a worker and load the model.
+    min_clips_per_worker = 16
 
     def check_available(self) -> None:
         _find_runtime()

@@ -74,6 +74,11 @@ def check_backend_available(backend: str) -> None:
     get_backend(backend).check_available()
 
 
+def _worker_count(strategy, workers: int, clips: int) -> int:
+    per_worker = strategy.min_clips_per_worker or MIN_CLIPS_PER_WORKER
+    return max(1, min(workers, clips // per_worker))
+
+
 def _check_backend_of(utterances: Sequence[Utterance], backend: str) -> None:
     for utterance in utterances:
         if utterance.backend is not None and utterance.backend != backend:
@@ -233,7 +238,7 @@ def render_speech(
         for _, utterance in todo:
             _check_utterance(utterance, backend)
         strategy.check_before_rendering()
-        n_workers = max(1, min(workers, len(todo) // MIN_CLIPS_PER_WORKER))
+        n_workers = _worker_count(strategy, workers, len(todo))
         # Imported here: worker processes import this module and never show a bar.
         from tqdm.auto import tqdm
 
@@ -307,7 +312,7 @@ def fill_cache(
         _check_utterance(utterance, backend)
     strategy.check_before_rendering()
     items = list(todo.items())
-    n_workers = max(1, min(workers, len(items) // MIN_CLIPS_PER_WORKER))
+    n_workers = _worker_count(strategy, workers, len(items))
     from tqdm.auto import tqdm
 
     with tqdm(
