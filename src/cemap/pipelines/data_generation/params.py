@@ -109,7 +109,7 @@ class SpeechParams(StrictParams):
             mix.check(mix_key)
             held = self.heldout_mix()
             if held is not None:
-                held.check(held_key)
+                held.check(held_key, voices_key=None)
         except (ValueError, RuntimeError, OSError) as error:
             # One message, naming the key, the value and the fix; pydantic shows ValueErrors.
             message = str(error)
