@@ -101,3 +101,11 @@ def test_same_seed_gives_identical_metrics(smoke_evaluated_project, tmp_path):
         )
     run_kedro(project, "run", "--env", "smoke", "--pipelines=embeddings,joint_latent,evaluation")
     assert _metrics(project) == _metrics(smoke_evaluated_project)
+
+
+def test_unseen_voices_are_scored_in_the_directions_from_speech_only(smoke_evaluated_project):
+    metrics = _metrics(smoke_evaluated_project)
+    for target in ("image", "text"):
+        assert 0 <= metrics[f"coherence/speech_to_{target}/unseen_voices/strict"] <= 1
+    assert "retrieval/speech_to_image/unseen_voices/recall@1" in metrics
+    assert not [name for name in metrics if "unseen_voices" in name and "speech_to" not in name]

@@ -165,6 +165,11 @@ class PiperEngine:
         self._lock = threading.Lock()
         self._noise_per_id = _NOISE_PER_PHONEME_ID
 
+    def load(self, voice: str) -> None:
+        """Load ``voice`` now (a worker does it on its first clip)."""
+        with self._lock:
+            self._load(voice)
+
     def _load(self, voice: str) -> _LoadedVoice:
         if voice in self._voices:
             return self._voices[voice]
