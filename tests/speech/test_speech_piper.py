@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -97,3 +100,30 @@ def test_missing_engine_says_what_to_install(monkeypatch):
     )
     with pytest.raises(RuntimeError, match=r"'piper-tts'.*pip install piper-tts onnx"):
         get_backend("piper").check_available()
+
+
+def test_a_fresh_process_renders_the_same_bytes(tmp_path):
+    """What a worker process renders equals what this process renders."""
+    here = render_clip(utterance(noise_scale=0.8), "piper")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        from cemap.speech import Utterance
+        from cemap.speech.rendering import render_clip
+        u = Utterance.with_knobs({TEXT!r}, {VOICE!r}, "piper", {{**{KNOBS!r}, "noise_scale": 0.8}})
+        np.save(sys.argv[1], render_clip(u, "piper"))
+        """
+    )
+    out = tmp_path / "fresh.npy"
+    subprocess.run([sys.executable, "-c", script, str(out)], check=True, timeout=120)
+    assert np.array_equal(here, np.load(out))
+
+
+def test_piper_leaves_espeak_ng_clips_unchanged():
+    """piper phonemises with its own, statically linked eSpeak NG: ours keeps its state."""
+    from cemap.speech.espeak import get_engine
+
+    before = get_engine().synthesize(TEXT, "en-us+f3", 170, 40)
+    render_clip(utterance("a cyan one next to a red two"), "piper")
+    assert np.array_equal(before, get_engine().synthesize(TEXT, "en-us+f3", 170, 40))
