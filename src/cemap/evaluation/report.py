@@ -20,7 +20,11 @@ _FAMILIES = {
     "retrieval": ("Cross-modal retrieval", "grid"),
     "frechet": ("Fréchet distance (judge feature space; lower is better)", "list"),
     "diversity": ("Diversity (mean distance between samples of one prompt)", "list"),
+    "ladder": ("Where each direction loses its points (diagnostic ladder, strict)", "ladder"),
 }
+# The judged rungs of the ladder in chain order, then its embedding errors (cemap.evaluation.ladder).
+_LADDER_RUNGS = ("real", "autoencoder", "joint_self", "cross", "latent_readout")
+_LADDER_ERRORS = ("self_mse", "cross_mse", "nearest_real", "real_nearest_real")
 _FRACTIONS = ("judge", "coherence", "retrieval")
 
 # The quality bars of docs/design.md §7: (metric name, minimum). Judge bars are checked on the
@@ -66,7 +70,7 @@ def render_report(
         (families[family] if family in families and "/" in name else other)[name] = value
     for family, (section, layout) in _FAMILIES.items():
         if families[family]:
-            build = _grid_table if layout == "grid" else _list_table
+            build = {"grid": _grid_table, "list": _list_table, "ladder": _ladder_table}[layout]
             tables.append(build(section, families[family], family))
     if other:
         tables.append(_list_table("Other metrics", other, ""))
@@ -124,6 +128,33 @@ def _grid_table(title: str, values: Mapping[str, float], family: str) -> _Table:
         [row, *(_format(cells[row][c], family) if c in cells[row] else "–" for c in columns)]
         for row in sorted(cells)
     ]
+    return _Table(title, ["", *columns], rows)
+
+
+def _ladder_table(title: str, values: Mapping[str, float], family: str) -> _Table:
+    """Rows: direction and split; columns: each rung's strict accuracy, then the embedding
+    errors (normalised squared distances) of the target's joint decoder."""
+    cells: dict[str, dict[str, float]] = {}
+    for name, value in values.items():
+        parts = name.split("/")  # ladder/<direction>/<rung>/<split>/<measure>
+        if len(parts) != 5:
+            continue
+        _, direction, rung, split, measure = parts
+        row = cells.setdefault(f"{direction} ({split})", {})
+        if rung == "embedding_error":
+            row[measure] = value
+        elif measure == "strict":
+            row[rung] = value
+    columns = [*_LADDER_RUNGS, *_LADDER_ERRORS]
+    rows = []
+    for row in sorted(cells, key=lambda r: (r.split(" (")[1], r)):
+        rendered = [
+            ("–" if c not in cells[row] else _format(cells[row][c], "coherence"))
+            if c in _LADDER_RUNGS
+            else ("–" if c not in cells[row] else f"{cells[row][c]:.3g}")
+            for c in columns
+        ]
+        rows.append([row, *rendered])
     return _Table(title, ["", *columns], rows)
 
 

@@ -8,7 +8,8 @@ Everything is plain arrays and loaded models; labels only judge here (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,18 @@ def evaluated_splits(
         for split in (EVALUATION_SPLITS if splits is None else splits)
         if split in present and (split not in RESPOKEN_SPLITS or source == "speech")
     ]
+
+
+def judge_readers(
+    image_judge: AttributeJudge, speech_judge: AttributeJudge, metadata: pd.DataFrame
+) -> dict[str, Callable[[Any], np.ndarray]]:
+    """The judge of each modality as a function from its outputs (images, sentences,
+    log-mels) to ``(N, 4)`` label indices in the palette order of ``metadata``."""
+    return {
+        "image": image_judge.predict_array,
+        "text": TextJudge(palette_of(metadata)).predict,
+        "speech": speech_judge.predict_array,
+    }
 
 
 def generate_images(
@@ -113,7 +126,7 @@ def score_coherence(
         if (direction, split) == ("text_to_image", "test"):
             figure = confusion_matrices(pred, target, ATTRIBUTES, attribute_class_names(colors))
 
-    readers = {"text": TextJudge(colors).predict, "speech": speech_judge.predict_array}
+    readers = judge_readers(image_judge, speech_judge, metadata)
     for source, target in OTHER_DIRECTIONS:
         for split in evaluated_splits(metadata, source, splits):
             rows = split_rows(metadata, split)

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from cemap.concepts import ATTRIBUTES
-from cemap.evaluation import scoring
+from cemap.evaluation import ladder, scoring
 from cemap.evaluation.figures import latent_projection, loss_curves
 from cemap.evaluation.judges import load_judge, save_judge, train_image_judge, train_speech_judge
 from cemap.evaluation.labels import encode_attributes, palette_of
@@ -182,6 +182,41 @@ def measure_quality(
     return scores, grid_test, grid_heldout
 
 
+def measure_ladder(
+    joint_model: Checkpoint,
+    image_autoencoder: Checkpoint,
+    text_autoencoder: Checkpoint,
+    speech_autoencoder: Checkpoint,
+    image_judge: Checkpoint,
+    speech_judge: Checkpoint,
+    images: np.ndarray,
+    speech_features: np.ndarray,
+    image_embeddings: np.ndarray,
+    text_embeddings: np.ndarray,
+    speech_embeddings: np.ndarray,
+    metadata: pd.DataFrame,
+    coherence_metrics: dict[str, float],
+    params: EvaluationParams,
+) -> tuple[dict[str, float], Figure]:
+    """``ladder/<source>_to_<target>/<rung>/<split>/<measure>`` for every direction and split,
+    and its figure (``cemap.evaluation.ladder``)."""
+    autoencoders = {
+        "image": image_autoencoder,
+        "text": text_autoencoder,
+        "speech": speech_autoencoder,
+    }
+    metrics = ladder.measure_ladder(
+        _generator(joint_model, autoencoders, params),
+        scoring.judge_readers(load_judge(image_judge), load_judge(speech_judge), metadata),
+        {"image": images, "text": metadata["text"].tolist(), "speech": speech_features},
+        {"image": image_embeddings, "text": text_embeddings, "speech": speech_embeddings},
+        metadata,
+        coherence_metrics,
+        seed=params.seed,
+    )
+    return metrics, ladder.plot_ladder(metrics)
+
+
 def plot_latents_and_curves(
     image_latent_means: np.ndarray,
     text_latent_means: np.ndarray,
@@ -257,10 +292,17 @@ def collect_metrics(
     coherence_metrics: dict[str, float],
     alignment_metrics: dict[str, float],
     quality_metrics: dict[str, float],
+    ladder_metrics: dict[str, float],
 ) -> tuple[dict[str, float], dict[str, dict[str, float]], str, str]:
     """Every final metric flat (for data/08_reporting/metrics.json), the same for MLflow, and
     the markdown and HTML report."""
-    metrics = {**judge_metrics, **coherence_metrics, **alignment_metrics, **quality_metrics}
+    metrics = {
+        **judge_metrics,
+        **coherence_metrics,
+        **alignment_metrics,
+        **quality_metrics,
+        **ladder_metrics,
+    }
     metrics = {name: float(value) for name, value in sorted(metrics.items())}
     for_mlflow = {
         mlflow_metric_name(name): {"value": value, "step": 0} for name, value in metrics.items()
@@ -271,6 +313,7 @@ def collect_metrics(
         "Text → image prompts (held-out combinations)": "figures/prompt_grid_heldout.png",
         "Text → image confusion matrices (test)": "figures/confusion_text_to_image.png",
         "Latent means by modality and attribute (test)": "figures/latent_projection.png",
+        "Where each direction loses its points (diagnostic ladder, test)": "figures/ladder.png",
         "Loss curves": "figures/loss_curves.png",
     }
     markdown, html = render_report(others, judge_metrics, figures)
