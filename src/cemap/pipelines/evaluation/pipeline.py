@@ -98,7 +98,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 measure_alignment,
-                measure_ladder,
                 [
                     "joint_model",
                     "image.embeddings",
