@@ -12,12 +12,14 @@ MODALITIES = ("image", "text", "speech")
 #: What a sample shows: the digit and the colour of its left and its right side. Labels build
 #: the data and judge results; they never train the embeddings or the joint model.
 ATTRIBUTES = ("digit_left", "color_left", "digit_right", "color_right")
-#: The splits of ``metadata``, in row order. ``heldout`` holds the combinations that are never
-#: trained on (see :mod:`cemap.data.splits`); ``unseen_voices`` repeats the test rows spoken
-#: by voices that never speak a train or val sentence.
-SPLITS = ("train", "val", "test", "heldout", "unseen_voices")
+#: The splits of ``metadata``, in row order. ``heldout_tuples`` holds whole (digit, colour,
+#: digit, colour) combinations never trained on; ``heldout_pairs`` the combinations showing a
+#: (digit, colour) pair that never appears in training at all (see :mod:`cemap.data.splits`);
+#: ``unseen_voices`` repeats the test rows spoken by voices that never speak a train or val
+#: sentence.
+SPLITS = ("train", "val", "test", "heldout_tuples", "heldout_pairs", "unseen_voices")
 #: The splits every evaluation metric is reported on (those present in the metadata).
-EVALUATION_SPLITS = ("test", "heldout", "unseen_voices")
+EVALUATION_SPLITS = ("test", "heldout_tuples", "heldout_pairs", "unseen_voices")
 #: Splits that repeat other rows with only the speech changed: not drawn by the split plan
 #: (no size of their own), and scored only in the directions whose source is speech.
 RESPOKEN_SPLITS = ("unseen_voices",)

@@ -13,7 +13,7 @@ from cemap.pipelines.data_generation.nodes import _utterances, plan_dataset
 from cemap.pipelines.data_generation.params import DataGenerationParams
 
 PARAMS_FILE = Path(__file__).resolve().parents[2] / "conf/base/parameters_data_generation.yml"
-SIZES = {"train": 400, "val": 100, "test": 120, "heldout": 60}
+SIZES = {"train": 400, "val": 100, "test": 120, "heldout_tuples": 30, "heldout_pairs": 30}
 
 
 def _params(**speech) -> DataGenerationParams:
@@ -37,7 +37,7 @@ def test_heldout_voices_never_speak_a_train_or_val_sentence(plan):
     params = _params()
     held = {voice for voices in params.speech.heldout_voices.values() for voice in voices}
     assert len(held) == 4
-    trained = plan[plan["split"].isin(["train", "val", "test", "heldout"])]
+    trained = plan[plan["split"] != "unseen_voices"]
     assert not held & set(trained["voice"])
     unseen = plan[plan["split"] == "unseen_voices"]
     assert set(unseen["voice"]) == held

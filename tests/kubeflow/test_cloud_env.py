@@ -27,7 +27,8 @@ TINY = ",".join(
         "data_generation.sizes.train=8",
         "data_generation.sizes.val=4",
         "data_generation.sizes.test=4",
-        "data_generation.sizes.heldout=4",
+        "data_generation.sizes.heldout_tuples=2",
+        "data_generation.sizes.heldout_pairs=2",
         "data_generation.n_examples=2",
         "data_generation.speech.workers=1",
     ]

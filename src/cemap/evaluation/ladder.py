@@ -33,7 +33,7 @@ from torch import nn
 from cemap.evaluation.judges import AttributeJudge, attribute_heads, train_judge
 from cemap.evaluation.labels import encode_attributes, palette_of
 from cemap.evaluation.metrics import DIRECTIONS, MEASURES, coherence, metric_name, prefixed
-from cemap.evaluation.scoring import evaluated_splits
+from cemap.evaluation.scoring import splits_from
 from cemap.joint.generation import ConditionalGenerator
 from cemap.joint.training import latent_means
 from cemap.torch_runtime import seed_everything
@@ -114,7 +114,7 @@ def measure_ladder(
     directions: Sequence[tuple[str, str]] = DIRECTIONS,
 ) -> dict[str, float]:
     """Every rung of every direction and split present in ``metadata`` (see module docstring;
-    the splits of each source as :func:`cemap.evaluation.scoring.evaluated_splits` says, so
+    the splits of each source as :func:`cemap.evaluation.scoring.splits_from` says, so
     ``unseen_voices`` only from speech).
 
     ``generator`` holds the joint model and the autoencoder of every target; ``readers`` the
@@ -125,7 +125,7 @@ def measure_ladder(
     colors = palette_of(metadata)
     targets = sorted({t for _, t in directions})
     sources = sorted({s for s, _ in directions})
-    splits_of = {s: evaluated_splits(metadata, s, splits) for s in sources}
+    splits_of = {s: splits_from(metadata, s, splits) for s in sources}
     present = list(dict.fromkeys(split for s in sources for split in splits_of[s]))
     train = _rows(metadata, "train")
     truth = {s: encode_attributes(metadata.iloc[_rows(metadata, s)], colors) for s in present}

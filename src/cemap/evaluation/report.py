@@ -11,7 +11,8 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cemap.evaluation.metrics import MEASURES
+from cemap.concepts import EVALUATION_SPLITS
+from cemap.evaluation.metrics import DIRECTIONS, MEASURES
 
 # family -> (section title, layout): "grid" = rows × last-part columns, "list" = one value per row.
 _FAMILIES = {
@@ -31,8 +32,10 @@ _FRACTIONS = ("judge", "coherence", "retrieval")
 # "image" judge's rows.
 QUALITY_BARS: dict[str, float] = {
     "coherence/text_to_image/test/strict": 0.985,
-    "coherence/text_to_image/heldout/strict": 0.95,
+    "coherence/text_to_image/heldout_tuples/strict": 0.95,
+    "coherence/text_to_image/heldout_pairs/strict": 0.60,
     "coherence/speech_to_image/test/strict": 0.93,
+    "coherence/speech_to_image/heldout_pairs/strict": 0.50,
     "coherence/image_to_text/test/strict": 0.75,
     "coherence/text_to_speech/test/strict": 0.80,
     "coherence/image_to_speech/test/strict": 0.60,
@@ -62,7 +65,7 @@ def render_report(
     caption to an image path relative to where the report is written.
     """
     judges = _flatten_judges(judge_accuracy)
-    tables = [_grid_table("Judge accuracy on real data", judges, "judge")]
+    tables = [_headline_table(metrics), _grid_table("Judge accuracy on real data", judges, "judge")]
     families: dict[str, dict[str, float]] = {f: {} for f in _FAMILIES}
     other: dict[str, float] = {}
     for name, value in metrics.items():
@@ -84,6 +87,27 @@ def render_report(
         _markdown(title, tables, bars, figures, every),
         _html(title, tables, bars, figures, every),
     )
+
+
+def _headline_table(metrics: Mapping[str, float]) -> _Table:
+    """Strict coherence, one row per direction and one column per split (evaluation splits
+    first, in their order): how often all four attributes of the prompt come out right."""
+    cells: dict[str, dict[str, float]] = {}
+    for name, value in metrics.items():
+        parts = name.split("/")
+        if len(parts) == 4 and parts[0] == "coherence" and parts[3] == "strict":
+            cells.setdefault(parts[1], {})[parts[2]] = value
+    splits = {split for row in cells.values() for split in row}
+    columns = [s for s in EVALUATION_SPLITS if s in splits] + sorted(
+        splits - set(EVALUATION_SPLITS)
+    )
+    known = [f"{s}_to_{t}" for s, t in DIRECTIONS]
+    order = [d for d in known if d in cells] + sorted(set(cells) - set(known))
+    rows = [
+        [d, *(_format(cells[d][c], "coherence") if c in cells[d] else "–" for c in columns)]
+        for d in order
+    ]
+    return _Table("Strict coherence by split", ["direction", *columns], rows)
 
 
 def _flatten_judges(

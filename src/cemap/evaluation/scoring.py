@@ -45,21 +45,6 @@ def split_rows(metadata: pd.DataFrame, split: str) -> np.ndarray:
     return np.flatnonzero((metadata["split"] == split).to_numpy())
 
 
-def evaluated_splits(
-    metadata: pd.DataFrame, source: str | None = None, splits: Sequence[str] | None = None
-) -> list[str]:
-    """The splits to score: ``splits`` (default :data:`EVALUATION_SPLITS`) that ``metadata``
-    has. A respoken split (``unseen_voices``: the test rows with other voices) differs from
-    the test split only in its speech, so it is scored only from ``source="speech"``;
-    ``source=None`` means a score that does not start from speech alone."""
-    present = set(metadata["split"].unique())
-    return [
-        split
-        for split in (EVALUATION_SPLITS if splits is None else splits)
-        if split in present and (split not in RESPOKEN_SPLITS or source == "speech")
-    ]
-
-
 def judge_readers(
     image_judge: AttributeJudge, speech_judge: AttributeJudge, metadata: pd.DataFrame
 ) -> dict[str, Callable[[Any], np.ndarray]]:
@@ -72,6 +57,28 @@ def judge_readers(
     }
 
 
+def evaluation_splits(metadata: pd.DataFrame) -> tuple[str, ...]:
+    """The splits of :data:`EVALUATION_SPLITS` that ``metadata`` has rows of, in that order."""
+    present = set(metadata["split"].unique())
+    return tuple(split for split in EVALUATION_SPLITS if split in present)
+
+
+def splits_from(
+    metadata: pd.DataFrame, source: str | None, splits: Sequence[str] | None = None
+) -> list[str]:
+    """The splits scored in the directions from ``source``: ``splits`` (default
+    :func:`evaluation_splits`) that ``metadata`` has. A respoken split (``unseen_voices``: the
+    test rows spoken by other voices) differs from the test split only in its speech, so it
+    is scored only from ``source="speech"``; ``source=None`` is a score that does not start
+    from speech alone (e.g. the distance between every pair of modalities)."""
+    present = set(metadata["split"].unique())
+    return [
+        split
+        for split in (evaluation_splits(metadata) if splits is None else splits)
+        if split in present and (split not in RESPOKEN_SPLITS or source == "speech")
+    ]
+
+
 def generate_images(
     generator: ConditionalGenerator,
     embeddings: Embeddings,
@@ -79,14 +86,15 @@ def generate_images(
     splits: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Images generated from the text and the speech of every sample of ``splits`` (default:
-    :func:`evaluated_splits` of each direction's source).
+    :func:`splits_from` of each direction's source).
 
     Returns ``(M, 28, 56, 3) uint8`` images and an index table, one row per image: direction,
     split, sample_id, the prompt's sentence and the four attributes it was conditioned on.
+    ``splits`` defaults to :func:`evaluation_splits`.
     """
     images, frames = [], []
     for source, target in IMAGE_DIRECTIONS:
-        for split in evaluated_splits(metadata, source, splits):
+        for split in splits_from(metadata, source, splits):
             rows = split_rows(metadata, split)
             images.append(
                 generator.generate(source, embeddings[source][rows], target, embeddings=True)
@@ -108,11 +116,12 @@ def score_coherence(
     splits: Sequence[str] | None = None,
 ) -> tuple[dict[str, float], Figure]:
     """``coherence/<source>_to_<target>/<split>/<measure>`` for every direction and split
-    (:func:`evaluated_splits`: ``unseen_voices`` from speech only), and the text→image test
+    (:func:`splits_from`: ``unseen_voices`` from speech only), and the text→image test
     confusion matrices.
 
     Images come from :func:`generate_images`; the other directions are generated here with
-    ``generator`` (which needs the text and speech autoencoders).
+    ``generator`` (which needs the text and speech autoencoders), on ``splits`` (default
+    :func:`evaluation_splits`).
     """
     colors = palette_of(metadata)
     scores: dict[str, float] = {}
@@ -128,7 +137,7 @@ def score_coherence(
 
     readers = judge_readers(image_judge, speech_judge, metadata)
     for source, target in OTHER_DIRECTIONS:
-        for split in evaluated_splits(metadata, source, splits):
+        for split in splits_from(metadata, source, splits):
             rows = split_rows(metadata, split)
             outputs = generator.generate(source, embeddings[source][rows], target, embeddings=True)
             pred = readers[target](outputs)
@@ -148,13 +157,14 @@ def measure_alignment(
     splits: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """Mean D(q_m, q_n) per constrained pair, and cross-modal retrieval recall@1/@10 between
-    the latent means (query one modality, gallery of ``retrieval_gallery`` samples of another).
-    On ``unseen_voices`` only retrieval with speech queries (:func:`evaluated_splits`)."""
+    the latent means (query one modality, gallery of ``retrieval_gallery`` samples of another),
+    on ``splits`` (default :func:`evaluation_splits`); on ``unseen_voices`` only retrieval
+    with speech queries (:func:`splits_from`)."""
     distance = model.config.distance
     scores: dict[str, float] = {}
-    for split in evaluated_splits(metadata, "speech", splits):
+    for split in splits_from(metadata, "speech", splits):
         rows = split_rows(metadata, split)
-        if split in evaluated_splits(metadata, None, splits):
+        if split in splits_from(metadata, None, splits):
             for name, value in mean_distances(
                 model, {m: e[rows] for m, e in embeddings.items()}
             ).items():
@@ -163,7 +173,7 @@ def measure_alignment(
         gallery = rows[:retrieval_gallery]
         for source in MODALITIES:
             for target in MODALITIES:
-                if source != target and split in evaluated_splits(metadata, source, splits):
+                if source != target and split in splits_from(metadata, source, splits):
                     recall = retrieval_recall(
                         latent_means[source][gallery], latent_means[target][gallery]
                     )
@@ -185,10 +195,11 @@ def measure_quality(
     n_samples: int,
     grid_prompts: int,
     splits: Sequence[str] | None = None,
-) -> tuple[dict[str, float], list[Figure]]:
+) -> tuple[dict[str, float], dict[str, Figure]]:
     """Fréchet distance to real test images in the judge's feature space (every generated
     direction and split), diversity of ``n_samples`` text→image samples per prompt, and one
-    text prompt → samples grid per split (:func:`evaluated_splits` from text)."""
+    text prompt → samples grid per split of ``splits`` (default :func:`evaluation_splits`;
+    :func:`splits_from` text, so not ``unseen_voices``), keyed by split."""
     real = image_judge.features_array(images[split_rows(metadata, "test")])
     scores: dict[str, float] = {}
     for (direction, split), part in generated_images_index.groupby(
@@ -198,8 +209,8 @@ def measure_quality(
         scores[metric_name("frechet", direction, split)] = frechet_distance(fake, real)
 
     seed_everything(seed)  # the samples drawn from q(z | text), so reruns score the same
-    grids = []
-    for split in evaluated_splits(metadata, "text", splits):
+    grids = {}
+    for split in splits_from(metadata, "text", splits):
         rows = split_rows(metadata, split)[:diversity_prompts]
         samples = generator.generate(
             "text", text_embeddings[rows], "image", n_samples, use_mean=False, embeddings=True
@@ -209,5 +220,5 @@ def measure_quality(
             features.reshape(len(rows), n_samples, -1)
         )
         shown = slice(0, grid_prompts)
-        grids.append(prompt_grid(metadata["text"].iloc[rows[shown]].tolist(), samples[shown]))
+        grids[split] = prompt_grid(metadata["text"].iloc[rows[shown]].tolist(), samples[shown])
     return scores, grids

@@ -24,8 +24,15 @@ logger = logging.getLogger(__name__)
 _STREAM_POOLS, _STREAM_PLAN, _STREAM_SOURCES, _STREAM_VOICES, _STREAM_UNSEEN = range(5)
 #: The split of test rows spoken again by the held-out voices.
 (_UNSEEN_VOICES,) = RESPOKEN_SPLITS
-# Which digit pool each split takes its handwriting from: test and heldout share unseen writers.
-_POOL_OF_SPLIT = {"train": "train", "val": "val", "test": "test", "heldout": "test"}
+# Which digit pool each split takes its handwriting from: test and both held-out splits share
+# unseen writers.
+_POOL_OF_SPLIT = {
+    "train": "train",
+    "val": "val",
+    "test": "test",
+    "heldout_tuples": "test",
+    "heldout_pairs": "test",
+}
 
 
 def _rng(params: DataGenerationParams, stream: int) -> np.random.Generator:
@@ -42,17 +49,17 @@ def load_source_digits(params: DataGenerationParams) -> DigitSet:
 def plan_dataset(digits: DigitSet, params: DataGenerationParams) -> pd.DataFrame:
     """The metadata table: split, attributes, template, sentence, source digits, speech.
 
-    One row per sample, splits in train/val/test/heldout order, then the test rows again as
-    ``unseen_voices`` when held-out voices are configured. Speech columns: ``backend``,
-    ``voice`` and one column per knob of the backends used (NaN where a row's backend has
-    no such knob).
+    One row per sample, splits in the order of ``cemap.concepts.SPLITS``: the planned ones,
+    then the test rows again as ``unseen_voices`` when held-out voices are configured. Speech
+    columns: ``backend``, ``voice`` and one column per knob of the backends used (NaN where a
+    row's backend has no such knob).
     """
     colors = list(params.palette)
     tuples = all_tuples(colors)
     plan = plan_samples(
         params.sizes,
         tuples,
-        params.held_mask(tuples),
+        params.held_out(tuples),
         n_templates=len(TEMPLATES),
         rng=_rng(params, _STREAM_PLAN),
     )

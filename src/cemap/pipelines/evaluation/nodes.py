@@ -29,6 +29,20 @@ from cemap.tracking import mlflow_metric_name
 
 Checkpoint = dict[str, Any]
 _colors = palette_of
+#: The splits with a prompt → samples grid (``prompt_grid_<split>``), in the node's output order.
+PROMPT_GRID_SPLITS = ("test", "heldout_tuples", "heldout_pairs")
+
+
+def _require_splits(metadata: pd.DataFrame) -> None:
+    """Stop before any scoring when ``metadata`` lacks a split the report needs (data made by
+    an older configuration, say)."""
+    missing = [s for s in PROMPT_GRID_SPLITS if not (metadata["split"] == s).any()]
+    if missing:
+        raise ValueError(
+            f"metadata has no rows of split(s) {missing} (it has "
+            f"{sorted(metadata['split'].unique())}); regenerate the data with "
+            "`kedro run --pipelines=data_generation` and re-run the chain."
+        )
 
 
 def _generator(joint: Checkpoint, autoencoders: dict[str, Checkpoint], params: EvaluationParams):
@@ -98,6 +112,7 @@ def generate_images_for_evaluation(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Images generated from the text and the speech of every evaluated sample, and their
     index table (``cemap.evaluation.scoring.generate_images``)."""
+    _require_splits(metadata)
     generator = _generator(joint_model, {"image": image_autoencoder}, params)
     embeddings = {"text": text_embeddings, "speech": speech_embeddings}
     return scoring.generate_images(generator, embeddings, metadata)
@@ -163,10 +178,10 @@ def measure_quality(
     text_embeddings: np.ndarray,
     metadata: pd.DataFrame,
     params: EvaluationParams,
-) -> tuple[dict[str, float], Figure, Figure]:
-    """Fréchet distance, diversity, and the prompt → samples grids of test and held-out
-    sentences (``cemap.evaluation.scoring.measure_quality``)."""
-    scores, (grid_test, grid_heldout) = scoring.measure_quality(
+) -> tuple[dict[str, float], Figure, Figure, Figure]:
+    """Fréchet distance, diversity, and the prompt → samples grids of test, held-out tuple and
+    held-out pair sentences (``cemap.evaluation.scoring.measure_quality``)."""
+    scores, grids = scoring.measure_quality(
         generated_images,
         generated_images_index,
         images,
@@ -179,7 +194,7 @@ def measure_quality(
         n_samples=params.n_samples,
         grid_prompts=params.grid_prompts,
     )
-    return scores, grid_test, grid_heldout
+    return scores, *(grids[split] for split in PROMPT_GRID_SPLITS)
 
 
 def measure_ladder(
@@ -310,7 +325,12 @@ def collect_metrics(
     others = {k: v for k, v in metrics.items() if not k.startswith("judge/")}
     figures = {
         "Text → image prompts (test)": "figures/prompt_grid_test.png",
-        "Text → image prompts (held-out combinations)": "figures/prompt_grid_heldout.png",
+        "Text → image prompts (held-out tuples: combinations never trained on)": (
+            "figures/prompt_grid_heldout_tuples.png"
+        ),
+        "Text → image prompts (held-out pairs: a (digit, colour) pair never trained on)": (
+            "figures/prompt_grid_heldout_pairs.png"
+        ),
         "Text → image confusion matrices (test)": "figures/confusion_text_to_image.png",
         "Latent means by modality and attribute (test)": "figures/latent_projection.png",
         "Where each direction loses its points (diagnostic ladder, test)": "figures/ladder.png",

@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from cemap.pipelines.evaluation.nodes import (
+    PROMPT_GRID_SPLITS,
     build_cross_modal_image_model,
     collect_metrics,
     export_image_to_speech_examples,
@@ -125,7 +126,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "metadata",
                     P,
                 ],
-                ["quality_metrics", "prompt_grid_test", "prompt_grid_heldout"],
+                ["quality_metrics", *(f"prompt_grid_{split}" for split in PROMPT_GRID_SPLITS)],
                 name="measure_quality",
             ),
             Node(
