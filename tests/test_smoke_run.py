@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cemap.concepts import EVALUATION_SPLITS
+from cemap.concepts import EVALUATION_SPLITS, RESPOKEN_SPLITS
 from cemap.evaluation.ladder import RUNGS
 from cemap.evaluation.metrics import DIRECTIONS
 from tests.conftest import make_project_copy, run_kedro
@@ -30,7 +30,10 @@ def _client(project):
 def test_metrics_cover_every_direction_and_split(smoke_evaluated_project):
     metrics = _metrics(smoke_evaluated_project)
     for source, target in DIRECTIONS:
-        for split in EVALUATION_SPLITS:
+        # unseen_voices differs from test only in its speech: scored from speech only
+        for split in (
+            s for s in EVALUATION_SPLITS if s not in RESPOKEN_SPLITS or source == "speech"
+        ):
             for measure in ("strict", "digit_left", "color_left", "digit_right", "color_right"):
                 value = metrics[f"coherence/{source}_to_{target}/{split}/{measure}"]
                 assert 0.0 <= value <= 1.0
@@ -56,7 +59,7 @@ def test_metrics_cover_every_direction_and_split(smoke_evaluated_project):
     report = (smoke_evaluated_project / "data/smoke/08_reporting/report.md").read_text()
     assert "coherence" in report.lower()
     assert "Where each direction loses its points" in report and "figures/ladder.png" in report
-    for split in EVALUATION_SPLITS:
+    for split in (s for s in EVALUATION_SPLITS if s not in RESPOKEN_SPLITS):  # text prompts
         assert f"figures/prompt_grid_{split}.png" in report
         assert (
             smoke_evaluated_project / f"data/smoke/08_reporting/figures/prompt_grid_{split}.png"
@@ -119,3 +122,11 @@ def test_same_seed_gives_identical_metrics(smoke_evaluated_project, tmp_path):
         )
     run_kedro(project, "run", "--env", "smoke", "--pipelines=embeddings,joint_latent,evaluation")
     assert _metrics(project) == _metrics(smoke_evaluated_project)
+
+
+def test_unseen_voices_are_scored_in_the_directions_from_speech_only(smoke_evaluated_project):
+    metrics = _metrics(smoke_evaluated_project)
+    for target in ("image", "text"):
+        assert 0 <= metrics[f"coherence/speech_to_{target}/unseen_voices/strict"] <= 1
+    assert "retrieval/speech_to_image/unseen_voices/recall@1" in metrics
+    assert not [name for name in metrics if "unseen_voices" in name and "speech_to" not in name]

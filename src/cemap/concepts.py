@@ -14,7 +14,12 @@ MODALITIES = ("image", "text", "speech")
 ATTRIBUTES = ("digit_left", "color_left", "digit_right", "color_right")
 #: The splits of ``metadata``, in row order. ``heldout_tuples`` holds whole (digit, colour,
 #: digit, colour) combinations never trained on; ``heldout_pairs`` the combinations showing a
-#: (digit, colour) pair that never appears in training at all (see :mod:`cemap.data.splits`).
-SPLITS = ("train", "val", "test", "heldout_tuples", "heldout_pairs")
-#: The splits every evaluation metric is reported on.
-EVALUATION_SPLITS = ("test", "heldout_tuples", "heldout_pairs")
+#: (digit, colour) pair that never appears in training at all (see :mod:`cemap.data.splits`);
+#: ``unseen_voices`` repeats the test rows spoken by voices that never speak a train or val
+#: sentence.
+SPLITS = ("train", "val", "test", "heldout_tuples", "heldout_pairs", "unseen_voices")
+#: The splits every evaluation metric is reported on (those present in the metadata).
+EVALUATION_SPLITS = ("test", "heldout_tuples", "heldout_pairs", "unseen_voices")
+#: Splits that repeat other rows with only the speech changed: not drawn by the split plan
+#: (no size of their own), and scored only in the directions whose source is speech.
+RESPOKEN_SPLITS = ("unseen_voices",)

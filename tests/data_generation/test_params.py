@@ -78,7 +78,11 @@ def test_the_shipped_defaults_validate():
             {"digits": {"source": "idx", "idx_path": "/nonexistent/mnist"}},
             r"idx_path='/nonexistent/mnist' is not an existing folder",
         ),
-        ({"speech": {"backend": "festival"}}, r"speech.backend='festival' is unknown.*'espeak'"),
+        (
+            {"speech": {"mix": {"festival": {}}}},
+            r"speech.mix.festival: Unknown speech backend 'festival'.*espeak, gtts, piper",
+        ),
+        ({"speech": {"backend": "festival"}}, r"speech.backend='festival'.*speech.mix"),
         ({"speech": {"workers": 0}}, r"speech.workers=0 must be a positive integer"),
         (
             {"speech": {"n_fft": 2}},

@@ -39,10 +39,11 @@ def test_outputs_are_consistent(smoke_data_project):
         "test": 60,
         "heldout_tuples": 30,
         "heldout_pairs": 30,
+        "unseen_voices": 60,
     }
-    assert images.shape == (420, 28, 56, 3) and images.dtype == np.uint8
+    assert images.shape == (480, 28, 56, 3) and images.dtype == np.uint8
     assert (
-        speech.shape[:2] == (420, 64) and speech.dtype == np.float32 and np.isfinite(speech).all()
+        speech.shape[:2] == (480, 64) and speech.dtype == np.float32 and np.isfinite(speech).all()
     )
     # Every sentence says exactly the metadata's attributes.
     colors = list(DEFAULT_PALETTE)
@@ -63,8 +64,10 @@ def test_outputs_are_consistent(smoke_data_project):
     np.testing.assert_array_equal(images, expected)
     assert (digits.labels[metadata["source_left"]] == metadata["digit_left"]).all()
     assert (digits.labels[metadata["source_right"]] == metadata["digit_right"]).all()
-    # Speaker variety: several voices, jittered rates.
+    # Speaker variety: several backends and voices, jittered knobs.
+    assert set(metadata["backend"]) == {"espeak", "piper"}
     assert metadata["voice"].nunique() > 1 and metadata["rate"].nunique() > 1
+    assert metadata["length_scale"].nunique() > 1
 
 
 def test_test_images_never_reuse_train_handwriting(smoke_data_project):
@@ -156,11 +159,11 @@ def test_bad_parameter_fails_before_any_work_and_keeps_outputs(smoke_data_projec
         "--pipelines",
         "data_generation",
         "--params",
-        "data_generation.speech.backend=festival",
+        "data_generation.speech.mix.festival.weight=1",
         check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "speech.backend='festival' is unknown" in output and "espeak" in output
+    assert "Unknown speech backend 'festival'" in output and "espeak" in output
     assert "Running node" not in output
     assert _digests(smoke_data_project) == before

@@ -117,3 +117,18 @@ def test_table_and_figure(setting):
     assert (table == 0.5).all().all()
     figure = plot_ladder(metrics)
     assert len(figure.axes[0].patches) == len(RUNGS) * len(DIRECTIONS)
+
+
+def test_unseen_voices_gets_the_rungs_of_the_directions_from_speech_only(setting):
+    metadata, embeddings, generator = setting
+    metadata = metadata.copy()
+    test = np.flatnonzero(metadata["split"] == "test")
+    metadata.loc[test[40:], "split"] = "unseen_voices"
+    readers = {m: _oracle_reader(metadata, embeddings, m) for m in MODALITIES}
+    metrics = measure_ladder(generator, readers, embeddings, embeddings, metadata, {})
+    unseen = {name.split("/")[1] for name in metrics if "/unseen_voices/" in name}
+    assert unseen == {"speech_to_image", "speech_to_text"}
+    assert metrics["ladder/speech_to_image/real/unseen_voices/strict"] == 1.0
+    assert {name.split("/")[1] for name in metrics if "/test/" in name} == {
+        f"{s}_to_{t}" for s, t in DIRECTIONS
+    }

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cemap.concepts import ATTRIBUTES, SPLITS
+from cemap.concepts import ATTRIBUTES, RESPOKEN_SPLITS, SPLITS
 from cemap.data.sentences import DigitPair
 
 
@@ -117,7 +117,7 @@ def plan_samples(
     from its pool (:meth:`HeldOut.pool`): the kept tuples, or one kind of held-out tuple.
     """
     frames = []
-    for split in SPLITS:
+    for split in (s for s in SPLITS if s not in RESPOKEN_SPLITS):
         chosen = rng.choice(np.flatnonzero(held.pool(split)), size=sizes[split])
         frame = pd.DataFrame([tuples[i] for i in chosen], columns=list(ATTRIBUTES))
         frame.insert(0, "split", split)

