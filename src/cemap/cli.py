@@ -1,28 +1,95 @@
-"""Project commands: ``kedro kfp compile`` (Kubeflow Pipelines v2) and ``kedro generate``.
+"""Project commands: ``kedro run``, ``kedro kfp compile`` (Kubeflow Pipelines v2) and
+``kedro generate``.
 
-Kedro loads ``cli`` from this module into the project's command list; the built-in
-commands (``kedro run`` ...) stay as they are. ``run`` is re-exported because
-``python -m cemap`` looks it up here once this module exists. The ``cemap`` console script is
-``main``: ``cemap run`` (Kedro's run), ``cemap generate``, ``cemap kfp compile``.
+Kedro loads ``cli`` from this module into the project's command list, where its commands
+replace the built-in ones of the same name. ``run`` is Kedro's ``run`` with the same options,
+checked first (env, pipelines) and printing errors a user can fix as their message alone
+(``--verbose`` keeps the traceback); ``python -m cemap`` looks it up here too. The ``cemap``
+console script is ``main``: ``cemap run``, ``cemap generate``, ``cemap kfp compile``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
-from kedro.framework.cli.project import run  # also what `python -m cemap` runs
+from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.cli.utils import CONTEXT_SETTINGS, _split_params, split_string
 from kedro.framework.startup import ProjectMetadata
 
+from cemap.errors import UserInputError, user_error_in
 from cemap.kubeflow.plan import GROUP_BY_CHOICES
+
+logger = logging.getLogger(__name__)
 
 
 @click.group(context_settings=CONTEXT_SETTINGS, name="cemap")
 def cli() -> None:
     """CEMap project commands."""
+
+
+def _user_error(error: BaseException) -> BaseException | None:
+    """The error a user can fix in ``error``'s chain: a ``UserInputError`` or Kedro's
+    typed-parameter error (its message names the key, the value and the fix)."""
+    from kedro.validation.exceptions import ParameterValidationError
+
+    found = user_error_in(error)
+    seen: set[int] = set()
+    while found is None and error is not None and id(error) not in seen:
+        if isinstance(error, ParameterValidationError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return found
+
+
+def _run(verbose: bool, **options: Any) -> Any:
+    """Kedro's ``run`` after the checks of ``cemap.run_checks``; user errors as one message."""
+    from kedro.framework.project import pipelines, settings
+
+    from cemap.run_checks import check_env, check_pipelines
+
+    ctx = click.get_current_context()
+    project = _project_path(ctx, None)
+    try:
+        env = options["env"] or os.environ.get("KEDRO_ENV")
+        check_env(env, options["conf_source"] or project / settings.CONF_SOURCE)
+        names = [*options["pipelines"], *([options["pipeline"]] if options["pipeline"] else [])]
+        if names:
+            check_pipelines(names, pipelines.keys())
+    except UserInputError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        return kedro_run.callback(**options)
+    except Exception as exc:
+        user_error = _user_error(exc)
+        if user_error is None or verbose:
+            raise
+        logger.debug("The run stopped on an input error.", exc_info=True)
+        raise click.ClickException(
+            f"{user_error}\n(Run again with --verbose for the traceback.)"
+        ) from None
+
+
+run = click.Command(
+    "run",
+    callback=_run,
+    params=[
+        *kedro_run.params,
+        click.Option(
+            ["--verbose"],
+            is_flag=True,
+            help="Show the full traceback of an input error, not just its message.",
+        ),
+    ],
+    help=kedro_run.help,
+    context_settings=CONTEXT_SETTINGS,
+)
+cli.add_command(run)
 
 
 @cli.group()
