@@ -111,8 +111,32 @@ def configured_namespaces(config_loader: Any) -> set[str]:
         config_loader.runtime_params = saved
 
 
+def check_output_paths(pipeline: Any, catalog: Any) -> None:
+    """No file dataset of the project the run will write has a folder at its path."""
+    from cemap.datasets import PathIsFolderError, _FsspecFileDataset
+
+    for name in sorted(pipeline.all_outputs()):
+        if name not in catalog:
+            continue
+        dataset = catalog.get(name)
+        if not isinstance(dataset, _FsspecFileDataset):
+            continue
+        path = dataset._path()
+        if dataset._fs.isdir(path):
+            raise PathIsFolderError(
+                f"The run would write {name!r} to {path}, but a folder is there, where the "
+                f"file should be. Move or delete the folder {path}, or point the catalog "
+                f"entry {name!r} elsewhere; nothing has run yet."
+            )
+
+
 class RunChecksHook:
-    """The env and ``--params`` checks of this module, for every run (CLI or Python)."""
+    """The checks of this module, for every run (CLI or Python): env and ``--params`` once
+    the context exists, output paths before the first node."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        check_output_paths(pipeline, catalog)
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: Any) -> None:
