@@ -16,7 +16,10 @@ lists). ``mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": [...]}))``
 
 Logging: the evaluation pipeline wraps the four trained checkpoints in a
 ``CrossModalImageModel``; ``CrossModalModelDataset`` (the catalog) logs the model with them as artifacts, its signature
-and input example, and registers it as ``cemap-text-speech-to-image``.
+and input example, registers it as ``cemap-text-speech-to-image`` and points the alias
+``champion`` at the new version, so ``models:/cemap-text-speech-to-image@champion`` is the model
+of the last full run. The smoke env registers ``cemap-text-speech-to-image-smoke`` instead
+(``conf/smoke/catalog_evaluation.yml``): a quick check never replaces the real model.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ from cemap.inputs import (
 from cemap.joint.generation import ConditionalGenerator
 
 REGISTERED_MODEL_NAME = "cemap-text-speech-to-image"
+#: The alias the default pipeline points at the version it registers.
+CHAMPION_ALIAS = "champion"
+#: What to serve: the last full run's model.
+CHAMPION_URI = f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION_ALIAS}"
 #: Artifact key of each checkpoint inside the logged model.
 ARTIFACTS = {"joint": "joint_model", **{m: f"{m}_autoencoder" for m in MODALITIES}}
 IMAGE_SHAPE = (28, 56, 3)
@@ -221,8 +228,8 @@ def load_served_generator(model_uri: str) -> ConditionalGenerator:
     except Exception as exc:  # noqa: BLE001 — MLflow raises many types; the user needs the reason
         raise GenerationError(
             f"Cannot load the MLflow model {model_uri!r} from the tracking store "
-            f"{mlflow.get_tracking_uri()}: {exc}. Check the URI (e.g. "
-            f"models:/{REGISTERED_MODEL_NAME}/latest) and CEMAP_MLFLOW_TRACKING_URI."
+            f"{mlflow.get_tracking_uri()}: {exc}. Check the URI (e.g. {CHAMPION_URI}) and "
+            "CEMAP_MLFLOW_TRACKING_URI."
         ) from None
     python_model = model.unwrap_python_model()
     if not isinstance(python_model, CrossModalImageModel):
@@ -240,6 +247,7 @@ class CrossModalModelDataset(MlflowModelTrackingDataset):
 
     ``save_args`` go to ``mlflow.pyfunc.log_model``; ``name`` defaults to
     ``cross_modal_image_model`` and ``registered_model_name`` to ``cemap-text-speech-to-image``.
+    ``alias`` (e.g. ``champion``) is pointed at each version this dataset registers.
     Loading gives the last logged pyfunc model (or ``load_args: {model_uri: ...}``).
     """
 
@@ -248,7 +256,9 @@ class CrossModalModelDataset(MlflowModelTrackingDataset):
         save_args: dict[str, Any] | None = None,
         load_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        alias: str | None = None,
     ) -> None:
+        self._alias = alias
         defaults = {
             "name": "cross_modal_image_model",
             "registered_model_name": REGISTERED_MODEL_NAME,
@@ -271,7 +281,16 @@ class CrossModalModelDataset(MlflowModelTrackingDataset):
             self._save_args["artifacts"] = model.write_checkpoints(folder)
             try:
                 super()._save(model)
+                self._set_alias()
             finally:
                 # The checkpoints are logged; do not keep them (and the model) alive here.
                 del self._save_args["artifacts"]
                 self._save_args.pop("python_model", None)
+
+    def _set_alias(self) -> None:
+        """Point ``alias`` at the version just registered (none: nothing to do)."""
+        name = self._save_args.get("registered_model_name")
+        version = getattr(self.model_info, "registered_model_version", None)
+        if not (self._alias and name and version):
+            return
+        mlflow.MlflowClient().set_registered_model_alias(name, self._alias, str(version))
