@@ -68,9 +68,10 @@ def check_sentence(text: str, generator: ConditionalGenerator, name: str = "The 
     unknown = [w for w in dict.fromkeys(words) if w not in vocabulary]
     if unknown:
         digits = [d for d in DIGIT_WORDS if d in vocabulary]
+        where = "" if name == "The text" else f" ({name[:1].lower()}{name[1:]})"
         raise GenerationError(
             f"Unknown word{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in "
-            f"{text!r}. The model knows the colours {', '.join(colors)} and the digits "
+            f"{text!r}{where}. The model knows the colours {', '.join(colors)} and the digits "
             f"{', '.join(digits)} (as words); e.g. {EXAMPLE_SENTENCE!r}."
         )
     sentence = " ".join(words)
@@ -206,7 +207,9 @@ def _float_samples(waveform: object, name: str) -> np.ndarray:
 
 
 def _cap(name: str) -> str:
-    return name[:1].upper() + name[1:]
+    """``name`` at the start of a sentence: "the audio of row 2" -> "The audio of row 2"; a
+    file name stays as it is."""
+    return f"The {name[4:]}" if name.startswith("the ") else name
 
 
 def speech_rate(generator: ConditionalGenerator) -> int:
