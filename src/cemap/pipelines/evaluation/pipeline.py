@@ -3,12 +3,14 @@
 from kedro.pipeline import Node, Pipeline
 
 from cemap.pipelines.evaluation.nodes import (
+    PROMPT_GRID_SPLITS,
     build_cross_modal_image_model,
     collect_metrics,
     export_image_to_speech_examples,
     generate_images_for_evaluation,
     judge_real_data,
     measure_alignment,
+    measure_ladder,
     measure_quality,
     plot_latents_and_curves,
     score_coherence,
@@ -75,6 +77,27 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="score_coherence",
             ),
             Node(
+                measure_ladder,
+                [
+                    "joint_model",
+                    "image.autoencoder",
+                    "text.autoencoder",
+                    "speech.autoencoder",
+                    "image_judge",
+                    "speech_judge",
+                    "images",
+                    "speech_features",
+                    "image.embeddings",
+                    "text.embeddings",
+                    "speech.embeddings",
+                    "metadata",
+                    "coherence_metrics",
+                    P,
+                ],
+                ["ladder_metrics", "ladder_figure"],
+                name="measure_ladder",
+            ),
+            Node(
                 measure_alignment,
                 [
                     "joint_model",
@@ -103,7 +126,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "metadata",
                     P,
                 ],
-                ["quality_metrics", "prompt_grid_test", "prompt_grid_heldout"],
+                ["quality_metrics", *(f"prompt_grid_{split}" for split in PROMPT_GRID_SPLITS)],
                 name="measure_quality",
             ),
             Node(
@@ -137,7 +160,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 collect_metrics,
-                ["judge_metrics", "coherence_metrics", "alignment_metrics", "quality_metrics"],
+                [
+                    "judge_metrics",
+                    "coherence_metrics",
+                    "alignment_metrics",
+                    "quality_metrics",
+                    "ladder_metrics",
+                ],
                 ["evaluation_metrics", "mlflow_metrics", "report_markdown", "report_html"],
                 name="collect_metrics",
             ),
