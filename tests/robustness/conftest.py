@@ -43,7 +43,8 @@ def robust_project(smoke_evaluated_project, tmp_path_factory) -> Path:
 
 def kedro_run(project: Path, *args: str) -> Result:
     """``kedro run <args>`` (the project's command) in-process, in ``project``, logging to a
-    store inside it; MLflow's global state is put back afterwards."""
+    store inside it; MLflow's global state (tracking URI, active run and experiment) is put
+    back afterwards."""
     from kedro.framework.project import configure_project
 
     from cemap.cli import run
@@ -52,6 +53,16 @@ def kedro_run(project: Path, *args: str) -> Result:
     previous_uri = mlflow.get_tracking_uri()
     cwd = Path.cwd()
     with pytest.MonkeyPatch.context() as patch:
+        # kedro-mlflow sets the active experiment (a module global and MLFLOW_EXPERIMENT_ID);
+        # both come back on exit, so later tests start runs in their own stores.
+        patch.setattr(
+            mlflow.tracking.fluent,
+            "_active_experiment_id",
+            mlflow.tracking.fluent._active_experiment_id,
+        )
+        patch.setenv("MLFLOW_EXPERIMENT_ID", os.environ.get("MLFLOW_EXPERIMENT_ID", ""))
+        if not os.environ["MLFLOW_EXPERIMENT_ID"]:
+            patch.delenv("MLFLOW_EXPERIMENT_ID")
         patch.setenv("CEMAP_MLFLOW_TRACKING_URI", f"sqlite:///{project}/mlflow.db")
         patch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
         patch.delenv("KEDRO_ENV", raising=False)
