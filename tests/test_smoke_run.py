@@ -15,7 +15,8 @@ from tests.conftest import make_project_copy, run_kedro
 
 pytestmark = pytest.mark.e2e
 
-MODEL_NAME = "cemap-text-speech-to-image"
+# The smoke env registers under its own name: the real model is never replaced by a toy.
+MODEL_NAME = "cemap-text-speech-to-image-smoke"
 
 
 def _metrics(project):
@@ -86,7 +87,8 @@ def test_mlflow_run_holds_params_metrics_artifacts_and_model(smoke_evaluated_pro
     assert "figures/prompt_grid_test.png" in figures
     wavs = [a.path for a in client.list_artifacts(run.info.run_id, "audio/image_to_speech")]
     assert wavs and all(path.endswith(".wav") for path in wavs)
-    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/latest")
+    assert not client.search_registered_models("name = 'cemap-text-speech-to-image'")
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
     images = np.asarray(model.predict(pd.DataFrame({"text": ["red three and blue seven"]})))
     assert images.shape == (1, 28, 56, 3) and images.dtype == np.uint8
 

@@ -1,29 +1,96 @@
-"""Project commands: ``kedro kfp compile`` (Kubeflow Pipelines v2) and ``kedro generate``.
+"""Project commands: ``kedro run``, ``kedro kfp compile`` (Kubeflow Pipelines v2) and
+``kedro generate``.
 
-Kedro loads ``cli`` from this module into the project's command list; the built-in
-commands (``kedro run`` ...) stay as they are. ``run`` is re-exported because
-``python -m cemap`` looks it up here once this module exists. The ``cemap`` console script is
-``main``: ``cemap run`` (Kedro's run), ``cemap generate``, ``cemap kfp compile``.
+Kedro loads ``cli`` from this module into the project's command list, where its commands
+replace the built-in ones of the same name. ``run`` is Kedro's ``run`` with the same options,
+checked first (env, pipelines) and printing errors a user can fix as their message alone
+(``--verbose`` keeps the traceback); ``python -m cemap`` looks it up here too. The ``cemap``
+console script is ``main``: ``cemap run``, ``cemap generate``, ``cemap kfp compile``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
-from kedro.framework.cli.project import run  # also what `python -m cemap` runs
+from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.cli.utils import CONTEXT_SETTINGS, _split_params, split_string
 from kedro.framework.startup import ProjectMetadata
 
+from cemap.errors import UserInputError, user_error_in
 from cemap.kubeflow.plan import GROUP_BY_CHOICES
+
+logger = logging.getLogger(__name__)
 
 
 @click.group(context_settings=CONTEXT_SETTINGS, name="cemap")
 def cli() -> None:
     """CEMap project commands."""
+
+
+def _user_error(error: BaseException) -> BaseException | None:
+    """The error a user can fix in ``error``'s chain: a ``UserInputError`` or Kedro's
+    typed-parameter error (its message names the key, the value and the fix)."""
+    from kedro.validation.exceptions import ParameterValidationError
+
+    found = user_error_in(error)
+    seen: set[int] = set()
+    while found is None and error is not None and id(error) not in seen:
+        if isinstance(error, ParameterValidationError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return found
+
+
+def _run(verbose: bool, **options: Any) -> Any:
+    """Kedro's ``run`` after the checks of ``cemap.run_checks``; user errors as one message."""
+    from kedro.framework.project import pipelines, settings
+
+    from cemap.run_checks import check_env, check_pipelines
+
+    ctx = click.get_current_context()
+    project = _project_path(ctx, None)
+    try:
+        env = options["env"] or os.environ.get("KEDRO_ENV")
+        check_env(env, options["conf_source"] or project / settings.CONF_SOURCE)
+        names = [*options["pipelines"], *([options["pipeline"]] if options["pipeline"] else [])]
+        if names:
+            check_pipelines(names, pipelines.keys())
+    except UserInputError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        return kedro_run.callback(**options)
+    except Exception as exc:
+        user_error = _user_error(exc)
+        if user_error is None or verbose:
+            raise
+        logger.debug("The run stopped on an input error.", exc_info=True)
+        raise click.ClickException(
+            f"{user_error}\n(Run again with --verbose for the traceback.)"
+        ) from None
+
+
+run = click.Command(
+    "run",
+    callback=_run,
+    params=[
+        *kedro_run.params,
+        click.Option(
+            ["--verbose"],
+            is_flag=True,
+            help="Show the full traceback of an input error, not just its message.",
+        ),
+    ],
+    help=kedro_run.help,
+    context_settings=CONTEXT_SETTINGS,
+)
+cli.add_command(run)
 
 
 @cli.group()
@@ -340,6 +407,19 @@ def rehearse(
     )
 
 
+def _check_n_samples(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    from cemap.generate import MAX_OUTPUTS
+
+    if value < 1 or value > MAX_OUTPUTS:
+        raise click.BadParameter(
+            f"{value} outputs asked for; give 1 to {MAX_OUTPUTS} (the most one command "
+            f"writes). For more, run it again with another --out.",
+            ctx=ctx,
+            param=param,
+        )
+    return value
+
+
 @cli.command()
 @click.option("--text", help="A sentence, e.g. 'red three and blue seven'.")
 @click.option(
@@ -358,10 +438,12 @@ def rehearse(
 @click.option(
     "-n",
     "--n-samples",
-    type=click.IntRange(min=1),
+    type=int,
+    callback=_check_n_samples,
     default=1,
     show_default=True,
-    help="Outputs to generate; 1 is the posterior mean, more are draws from the posterior.",
+    help="Outputs to generate, 1 to 1000; 1 is the posterior mean, more are draws from the "
+    "posterior (generated and written 64 at a time).",
 )
 @click.option(
     "--out",
@@ -371,9 +453,14 @@ def rehearse(
     help="A folder, or a file: .png (image), .txt (text) or .wav (speech; numbered if -n > 1).",
 )
 @click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace files already at the output paths [default: refuse, naming them].",
+)
+@click.option(
     "--model",
     default=None,
-    help="An MLflow model URI (models:/cemap-text-speech-to-image/latest, runs:/<id>/...) "
+    help="An MLflow model URI (models:/cemap-text-speech-to-image@champion, runs:/<id>/...) "
     "[default: the models of the last `kedro run` under the project's data/06_models].",
 )
 @click.option(
@@ -396,11 +483,16 @@ def generate(
     target: str,
     n_samples: int,
     out: Path,
+    overwrite: bool,
     model: str | None,
     project_path: Path | None,
     env: str | None,
 ) -> None:
-    """Generate images, sentences or speech from a sentence (--text) or a recording (--audio)."""
+    """Generate images, sentences or speech from a sentence (--text) or a recording (--audio).
+
+    Nothing is written until every input and output path is checked; files already at the
+    output paths are kept unless --overwrite.
+    """
     from cemap import generate as generation
     from cemap import inputs
 
@@ -410,24 +502,47 @@ def generate(
     logging.getLogger(inputs.__name__).setLevel(logging.INFO)
     project = _project_path(ctx, project_path)
     try:
+        paths = generation.plan_outputs(target, out, n_samples, overwrite)
         data_root = _data_root(project, env) if model is None else "data"
         generator = generation.load_generator(model, project, data_root)
-        if text is not None:
-            generated = generation.generate_from_text(generator, text, target, n_samples)
-        else:
-            clip = generation.read_audio(audio)
-            generated = generation.generate_from_audio(
-                generator, [clip], target, n_samples, names=[str(audio)]
-            )
-        samples = generation.samples_of(generated, 0, n_samples)
+        clip = generation.read_audio(audio) if audio is not None else None
         rate = generation.speech_rate(generator) if target == "speech" else None
-        paths = generation.write_outputs(samples, target, out, sample_rate=rate)
+        written, sentences = [], []
+        for start in range(0, n_samples, generation.OUTPUT_BATCH):
+            count = min(generation.OUTPUT_BATCH, n_samples - start)
+            if text is not None:
+                generated = generation.generate_from_text(
+                    generator, text, target, count, use_mean=n_samples == 1
+                )
+            else:
+                generated = generation.generate_from_audio(
+                    generator, [clip], target, count, [str(audio)], use_mean=n_samples == 1
+                )
+            samples = generation.samples_of(generated, 0, count)
+            if target == "text":
+                sentences += samples
+                continue
+            written += _write(generation, samples, target, paths[start : start + count], rate)
+        if target == "text":
+            written = _write(generation, sentences, target, paths, rate)
     except generation.GenerationError as exc:
         raise click.ClickException(str(exc)) from None
     if target == "text":
-        for sentence in samples:
+        for sentence in sentences[:10]:
             click.echo(sentence)
-    click.echo(f"Wrote {', '.join(str(p) for p in paths)}.")
+        if len(sentences) > 10:
+            click.echo(f"… and {len(sentences) - 10} more in {written[0]}")
+    click.echo(generation.describe_written(written))
+
+
+def _write(generation, samples, target, paths, rate) -> list[Path]:
+    """``write_outputs`` with a failing disk (permissions, a full disk) as a GenerationError."""
+    try:
+        return generation.write_outputs(samples, target, paths, sample_rate=rate)
+    except OSError as exc:
+        raise generation.GenerationError(
+            f"Cannot write {paths[0]}: {exc.strerror or exc}. Give --out a folder you can write to."
+        ) from None
 
 
 def _project_path(ctx: click.Context, given: Path | None) -> Path:
@@ -446,8 +561,14 @@ def _data_root(project: Path, env: str | None) -> str:
         return "data"
     from kedro.config import OmegaConfigLoader
 
+    from cemap.inputs import GenerationError
+    from cemap.run_checks import UnknownEnvError, check_env
     from cemap.settings import CONFIG_LOADER_ARGS
 
+    try:
+        check_env(env, project / "conf")
+    except UnknownEnvError as exc:
+        raise GenerationError(str(exc)) from None
     with warnings.catch_warnings():  # Kedro's own OmegaConf deprecation notes, not the user's
         warnings.filterwarnings("ignore", "register_new_resolver", UserWarning)
         loader = OmegaConfigLoader(str(project / "conf"), env=env, **CONFIG_LOADER_ARGS)

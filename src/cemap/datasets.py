@@ -11,7 +11,13 @@ import fsspec
 import numpy as np
 import soundfile as sf
 from kedro.io import AbstractDataset
-from kedro.io.core import get_filepath_str, get_protocol_and_path
+from kedro.io.core import DatasetError, get_filepath_str, get_protocol_and_path
+
+from cemap.errors import UserInputError
+
+
+class PathIsFolderError(DatasetError, UserInputError):
+    """A dataset's file path is taken by a folder, so the file cannot be written there."""
 
 
 class _FsspecFileDataset(AbstractDataset):
@@ -45,8 +51,19 @@ class _FsspecFileDataset(AbstractDataset):
         self._write_with(lambda f: f.write(payload))
 
     def _write_with(self, write: Callable[[Any], object]) -> None:
-        """``write(file)`` into ``<path>.tmp``, then rename it to the final name."""
+        """``write(file)`` into ``<path>.tmp``, then rename it to the final name.
+
+        A folder at the path (renaming would move the file into it) is refused before anything
+        is written.
+        """
         path = self._path()
+        for target in (path, f"{path}.tmp"):
+            if self._fs.isdir(target):
+                raise PathIsFolderError(
+                    f"Cannot save {type(self).__name__} to {target}: a folder is there, where "
+                    f"the file should be. Move or delete the folder {target} (nothing was "
+                    "written), or point the catalog entry's filepath elsewhere."
+                )
         self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
         tmp = f"{path}.tmp"
         with self._fs.open(tmp, "wb") as f:

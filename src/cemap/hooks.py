@@ -17,12 +17,13 @@ from kedro.io import CatalogProtocol
 from kedro.pipeline import Pipeline
 from pydantic import BaseModel
 
+from cemap.errors import UserInputError
 from cemap.tracking import flatten
 
 logger = logging.getLogger(__name__)
 
 
-class MissingPipelineInputsError(RuntimeError):
+class MissingPipelineInputsError(UserInputError, RuntimeError):
     """A pipeline was started without the persisted outputs of the pipelines it builds on."""
 
 

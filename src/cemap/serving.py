@@ -16,7 +16,10 @@ lists). ``mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": [...]}))``
 
 Logging: the evaluation pipeline wraps the four trained checkpoints in a
 ``CrossModalImageModel``; ``CrossModalModelDataset`` (the catalog) logs the model with them as artifacts, its signature
-and input example, and registers it as ``cemap-text-speech-to-image``.
+and input example, registers it as ``cemap-text-speech-to-image`` and points the alias
+``champion`` at the new version, so ``models:/cemap-text-speech-to-image@champion`` is the model
+of the last full run. The smoke env registers ``cemap-text-speech-to-image-smoke`` instead
+(``conf/smoke/catalog_evaluation.yml``): a quick check never replaces the real model.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import torch
 from kedro_mlflow.io.models import MlflowModelTrackingDataset
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
-from mlflow.types.schema import Array
+from mlflow.types.schema import AnyType, Array
 
 from cemap.concepts import MODALITIES
 from cemap.inputs import (
@@ -48,6 +51,10 @@ from cemap.inputs import (
 from cemap.joint.generation import ConditionalGenerator
 
 REGISTERED_MODEL_NAME = "cemap-text-speech-to-image"
+#: The alias the default pipeline points at the version it registers.
+CHAMPION_ALIAS = "champion"
+#: What to serve: the last full run's model.
+CHAMPION_URI = f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION_ALIAS}"
 #: Artifact key of each checkpoint inside the logged model.
 ARTIFACTS = {"joint": "joint_model", **{m: f"{m}_autoencoder" for m in MODALITIES}}
 IMAGE_SHAPE = (28, 56, 3)
@@ -55,7 +62,9 @@ IMAGE_SHAPE = (28, 56, 3)
 SIGNATURE = ModelSignature(
     inputs=Schema(
         [
-            ColSpec("string", "text", required=False),
+            # Any: a NaN or number in `text` reaches the model's own check, which names the row,
+            # rather than failing MLflow's type conversion.
+            ColSpec(AnyType(), "text", required=False),
             ColSpec(Array("double"), "audio", required=False),
             ColSpec("long", "sample_rate", required=False),
             ColSpec("long", "channels", required=False),
@@ -129,30 +138,65 @@ def _present(value: Any) -> bool:
     return value is not None and not pd.isna(value)
 
 
+#: What a request frame may hold, for messages.
+REQUEST_COLUMNS = (
+    "`text` (a sentence) or `audio` (a waveform, with optional `sample_rate` and `channels`)"
+)
+
+
 def images_for_requests(generator: ConditionalGenerator, requests: pd.DataFrame) -> np.ndarray:
-    """One image per row of ``requests`` (columns as in the module docstring), in row order."""
+    """One image per row of ``requests`` (columns as in the module docstring), in row order.
+
+    Every row must give exactly one of ``text`` and ``audio``; a frame without either column
+    (MLflow drops columns the signature does not declare, such as a misspelt ``sentence``)
+    or without rows raises ``GenerationError`` rather than returning no images.
+    """
+    if not isinstance(requests, pd.DataFrame):
+        raise GenerationError(
+            f"The request is a {type(requests).__name__}; give a pandas DataFrame with a "
+            f"column {REQUEST_COLUMNS}, one row per request."
+        )
     rows = requests.reset_index(drop=True)
+    if not {"text", "audio"} & set(rows.columns):
+        given = ", ".join(f"`{c}`" for c in rows.columns) or "none"
+        raise GenerationError(
+            f"The request has no `text` or `audio` column (its columns: {given}; "
+            f"MLflow drops every column the model does not declare, e.g. `sentence`). "
+            f"Give each row {REQUEST_COLUMNS}, e.g. pd.DataFrame({{'text': "
+            f"[{EXAMPLE_SENTENCE!r}]}})."
+        )
+    if rows.empty:
+        raise GenerationError(
+            f"The request has no rows; give one row per image, each with {REQUEST_COLUMNS}."
+        )
     text = rows["text"] if "text" in rows else pd.Series([None] * len(rows))
     audio = rows["audio"] if "audio" in rows else pd.Series([None] * len(rows))
-    text_rows, audio_rows = [], []
+    text_rows, audio_rows, neither, both = [], [], [], []
     for i in range(len(rows)):
         has_text, has_audio = _present(text[i]), _present(audio[i])
-        if has_text == has_audio:
-            raise GenerationError(
-                f"Row {i} gives {'both' if has_text else 'neither'} of `text` and `audio`; "
-                "give exactly one per row."
-            )
+        if has_text and has_audio:
+            both.append(i)
+        elif not (has_text or has_audio):
+            neither.append(i)
         (text_rows if has_text else audio_rows).append(i)
+    for problem, found in (("neither", neither), ("both", both)):
+        if found:
+            listed = ", ".join(map(str, found[:10])) + (" ..." if len(found) > 10 else "")
+            raise GenerationError(
+                f"Row{'s' if len(found) > 1 else ''} {listed} give{'' if len(found) > 1 else 's'} "
+                f"{problem} of `text` and `audio` (a missing or NaN cell counts as none); give "
+                f"exactly one per row: {REQUEST_COLUMNS}."
+            )
 
     images = np.zeros((len(rows), *IMAGE_SHAPE), dtype=np.uint8)
     if text_rows:
-        sentences = [check_sentence(text[i], generator) for i in text_rows]
+        sentences = [check_sentence(text[i], generator, f"The text of row {i}") for i in text_rows]
         images[text_rows] = generator.generate("text", sentences, "image")
     if audio_rows:
         rate = speech_rate(generator)
         clips = [
             prepare_waveform(
-                np.asarray(audio[i], dtype=np.float32),
+                audio[i],
                 _int_cell(rows, "sample_rate", i, rate),
                 rate,
                 channels=_int_cell(rows, "channels", i, 1),
@@ -166,10 +210,14 @@ def images_for_requests(generator: ConditionalGenerator, requests: pd.DataFrame)
     return images
 
 
-def _int_cell(rows: pd.DataFrame, column: str, i: int, default: int) -> int:
+def _int_cell(rows: pd.DataFrame, column: str, i: int, default: int) -> Any:
+    """The cell, or ``default`` when missing; ``prepare_waveform`` checks what it holds."""
     if column not in rows or not _present(rows[column][i]):
         return default
-    return int(rows[column][i])
+    value = rows[column][i]
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return int(value)
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def load_served_generator(model_uri: str) -> ConditionalGenerator:
@@ -180,8 +228,8 @@ def load_served_generator(model_uri: str) -> ConditionalGenerator:
     except Exception as exc:  # noqa: BLE001 — MLflow raises many types; the user needs the reason
         raise GenerationError(
             f"Cannot load the MLflow model {model_uri!r} from the tracking store "
-            f"{mlflow.get_tracking_uri()}: {exc}. Check the URI (e.g. "
-            f"models:/{REGISTERED_MODEL_NAME}/latest) and CEMAP_MLFLOW_TRACKING_URI."
+            f"{mlflow.get_tracking_uri()}: {exc}. Check the URI (e.g. {CHAMPION_URI}) and "
+            "CEMAP_MLFLOW_TRACKING_URI."
         ) from None
     python_model = model.unwrap_python_model()
     if not isinstance(python_model, CrossModalImageModel):
@@ -199,6 +247,7 @@ class CrossModalModelDataset(MlflowModelTrackingDataset):
 
     ``save_args`` go to ``mlflow.pyfunc.log_model``; ``name`` defaults to
     ``cross_modal_image_model`` and ``registered_model_name`` to ``cemap-text-speech-to-image``.
+    ``alias`` (e.g. ``champion``) is pointed at each version this dataset registers.
     Loading gives the last logged pyfunc model (or ``load_args: {model_uri: ...}``).
     """
 
@@ -207,7 +256,9 @@ class CrossModalModelDataset(MlflowModelTrackingDataset):
         save_args: dict[str, Any] | None = None,
         load_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        alias: str | None = None,
     ) -> None:
+        self._alias = alias
         defaults = {
             "name": "cross_modal_image_model",
             "registered_model_name": REGISTERED_MODEL_NAME,
@@ -230,7 +281,16 @@ class CrossModalModelDataset(MlflowModelTrackingDataset):
             self._save_args["artifacts"] = model.write_checkpoints(folder)
             try:
                 super()._save(model)
+                self._set_alias()
             finally:
                 # The checkpoints are logged; do not keep them (and the model) alive here.
                 del self._save_args["artifacts"]
                 self._save_args.pop("python_model", None)
+
+    def _set_alias(self) -> None:
+        """Point ``alias`` at the version just registered (none: nothing to do)."""
+        name = self._save_args.get("registered_model_name")
+        version = getattr(self.model_info, "registered_model_version", None)
+        if not (self._alias and name and version):
+            return
+        mlflow.MlflowClient().set_registered_model_alias(name, self._alias, str(version))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cemap.hooks import FlatParametersHook, MissingInputsHook, ReleaseMemoryHook
+from cemap.run_checks import RunChecksHook
 from cemap.tracking import project_tracking_uri
 
 CONFIG_LOADER_ARGS = {
@@ -18,3 +19,5 @@ CONFIG_LOADER_ARGS = {
 # Fail before any node runs when an input another pipeline writes was never persisted;
 # log typed parameters to MLflow one key each; return freed heap memory after each node.
 HOOKS = (MissingInputsHook(), FlatParametersHook(), ReleaseMemoryHook())
+# An unknown env or --params namespace stops the run before anything else reads them.
+HOOKS += (RunChecksHook(),)

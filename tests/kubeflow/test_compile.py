@@ -234,14 +234,15 @@ def test_cli_compiles_with_options_and_reports_handoffs(registry, tmp_path):
 
 def test_kedro_finds_the_kfp_commands_and_run_still_works():
     from kedro.framework.cli.cli import KedroCLI
-    from kedro.framework.cli.project import run
+    from kedro.framework.cli.project import run as kedro_run
     from kedro.framework.cli.utils import find_run_command
 
-    from cemap.cli import cli
+    from cemap.cli import cli, run
 
     groups = KedroCLI(project_path=PROJECT_ROOT).project_groups
     assert groups[0] is cli and "compile" in cli.commands["kfp"].commands
-    assert any("run" in group.list_commands(None) for group in groups[1:])
+    assert cli.commands["run"] is run  # the project's run: Kedro's, checked first
+    assert {p.name for p in kedro_run.params} < {p.name for p in run.params}
     assert find_run_command("cemap") is run  # `python -m cemap` / `cemap`
 
 

@@ -13,6 +13,7 @@ from kedro.framework.cli.project import run as kedro_run
 from PIL import Image
 
 from cemap.cli import console, generate
+from cemap.cli import run as cemap_run
 from cemap.generate import load_local_generator, prepare_waveform
 from tests.conftest import PROJECT_ROOT, make_project_copy
 
@@ -42,7 +43,9 @@ def test_console_script_keeps_kedro_run_beside_generate():
     scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["cemap"] == "cemap.cli:main"
     group = console()
-    assert group.commands["run"] is kedro_run
+    assert group.commands["run"] is cemap_run  # Kedro's run, checked first
+    kedro_options = {p.name for p in kedro_run.params}
+    assert kedro_options < {p.name for p in cemap_run.params}
     assert group.commands["generate"] is generate
 
 

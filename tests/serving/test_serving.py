@@ -17,6 +17,7 @@ from cemap.inputs import GenerationError
 from cemap.joint.generation import ConditionalGenerator
 from cemap.pipelines.evaluation.nodes import build_cross_modal_image_model
 from cemap.serving import (
+    CHAMPION_URI,
     REGISTERED_MODEL_NAME,
     CrossModalImageModel,
     CrossModalModelDataset,
@@ -29,6 +30,7 @@ CATALOG = {
     "cross_modal_image_model": {
         "type": "cemap.serving.CrossModalModelDataset",
         "save_args": {"registered_model_name": REGISTERED_MODEL_NAME},
+        "alias": "champion",
     }
 }
 
@@ -72,6 +74,8 @@ def test_signature_input_example_and_artifacts(registered):
     assert model.metadata.saved_input_example_info is not None
     version = mlflow.MlflowClient().get_registered_model(REGISTERED_MODEL_NAME).latest_versions
     assert version[0].run_id == registered
+    champion = mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL_NAME, "champion")
+    assert champion.run_id == registered and CHAMPION_URI.endswith("@champion")
     # The weights are artifacts; the pickled model is only the class.
     assert len(pickle.dumps(model.unwrap_python_model())) < 10_000
 
