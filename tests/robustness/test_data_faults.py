@@ -201,15 +201,7 @@ def test_truncated_cache_clip_is_rendered_again_to_the_same_bytes(robust_project
     "signal_number",
     [
         pytest.param(signal.SIGKILL, id="kill -9"),
-        pytest.param(
-            signal.SIGINT,
-            id="Ctrl-C",
-            marks=pytest.mark.xfail(
-                reason="A KeyboardInterrupt raised inside eSpeak NG's synthesis callback is "
-                "swallowed by ctypes: the clip being rendered loses one audio block and is "
-                "cached as if complete (cemap.speech.espeak), and the interrupt can be lost."
-            ),
-        ),
+        pytest.param(signal.SIGINT, id="Ctrl-C"),
     ],
 )
 def test_a_run_interrupted_while_rendering_resumes_with_every_clip_intact(

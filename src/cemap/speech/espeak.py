@@ -175,6 +175,7 @@ class EspeakEngine:
         self._lock = threading.Lock()
         self._samples: list[bytes] = []
         self._callback = _SynthCallback(self._collect)
+        self._interrupted: BaseException | None = None
         self._resolved: dict[str, str] = {}
         self._voice_files: dict[str, str] | None = None
         self._lib: ctypes.CDLL | None = None
@@ -334,8 +335,15 @@ class EspeakEngine:
 
     # -- synthesis --------------------------------------------------------------------
     def _collect(self, wav, num_samples: int, events) -> int:
-        if num_samples > 0 and wav:
-            self._samples.append(ctypes.string_at(wav, num_samples * 2))
+        # Ctrl-C usually lands in this callback, and ctypes swallows an exception raised here:
+        # keep it, stop the synthesis (1 = abort) and raise it once espeak_Synth returns, so an
+        # interrupted clip is never taken for a whole one.
+        try:
+            if num_samples > 0 and wav:
+                self._samples.append(ctypes.string_at(wav, num_samples * 2))
+        except BaseException as error:  # noqa: BLE001 — re-raised by _synthesize_locked
+            self._interrupted = error
+            return 1
         return 0  # 0 = keep going
 
     def synthesize(self, text: str, voice: str, rate: int, pitch: int) -> np.ndarray:
@@ -360,11 +368,14 @@ class EspeakEngine:
         self._lib.espeak_SetParameter(_ESPEAK_RATE, int(rate), 0)
         self._lib.espeak_SetParameter(_ESPEAK_PITCH, int(pitch), 0)
         encoded = text.encode("utf-8") + b"\0"
-        self._samples = []
+        self._samples, self._interrupted = [], None
         status = self._lib.espeak_Synth(
             encoded, len(encoded), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None
         )
         samples, self._samples = self._samples, []
+        if self._interrupted is not None:
+            error, self._interrupted = self._interrupted, None
+            raise error
         if status != _EE_OK:
             raise RuntimeError(f"espeak_Synth failed with status {status} for {text!r}")
         if not samples:
