@@ -86,3 +86,32 @@ class WavDataset(_FsspecFileDataset):
             subtype="PCM_16",
         )
         self._write_bytes(buffer.getvalue())
+
+
+class PngFigureDataset(_FsspecFileDataset):
+    """A matplotlib figure saved as PNG; loads the PNG bytes back.
+
+    Unlike ``matplotlib.MatplotlibDataset`` it can be read, so the report node takes the
+    figures as inputs (and embeds them) instead of pointing at files it cannot see.
+    ``save_args`` go to ``Figure.savefig`` (``dpi``, ``bbox_inches``).
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(filepath, metadata)
+        self._save_args = dict(save_args or {})
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "save_args": self._save_args}
+
+    def _load(self) -> bytes:
+        return self._read_bytes()
+
+    def _save(self, data: Any) -> None:
+        buffer = io.BytesIO()
+        data.savefig(buffer, format="png", **self._save_args)
+        self._write_bytes(buffer.getvalue())

@@ -252,28 +252,59 @@ def export_image_to_speech_examples(
     }
 
 
+# Report figures: catalog entry -> (caption, path relative to the report), in report order.
+REPORT_FIGURES = {
+    "prompt_grid_test": ("Text → image prompts (test)", "figures/prompt_grid_test.png"),
+    "prompt_grid_heldout": (
+        "Text → image prompts (held-out combinations)",
+        "figures/prompt_grid_heldout.png",
+    ),
+    "confusion_text_to_image": (
+        "Text → image confusion matrices (test)",
+        "figures/confusion_text_to_image.png",
+    ),
+    "latent_projection": (
+        "Latent means by modality and attribute (test)",
+        "figures/latent_projection.png",
+    ),
+    "loss_curves": ("Loss curves of every trainer", "figures/loss_curves.png"),
+    "image.reconstruction_figure": (
+        "Image autoencoder: test images and reconstructions",
+        "embeddings/image_reconstructions.png",
+    ),
+    "text.reconstruction_figure": (
+        "Text autoencoder: test sentences and reconstructions",
+        "embeddings/text_reconstructions.png",
+    ),
+    "speech.reconstruction_figure": (
+        "Speech autoencoder: test log-mels and reconstructions",
+        "embeddings/speech_reconstructions.png",
+    ),
+}
+
+
 def collect_metrics(
     judge_metrics: dict[str, float],
     coherence_metrics: dict[str, float],
     alignment_metrics: dict[str, float],
     quality_metrics: dict[str, float],
+    run_info: dict[str, str],
+    *figures: bytes,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]], str, str]:
     """Every final metric flat (for data/08_reporting/metrics.json), the same for MLflow, and
-    the markdown and HTML report."""
+    the markdown and HTML report: ``run_info`` (run id, environment, date, configuration) as
+    its header, ``figures`` (PNG bytes, in ``REPORT_FIGURES`` order) embedded in the HTML."""
     metrics = {**judge_metrics, **coherence_metrics, **alignment_metrics, **quality_metrics}
     metrics = {name: float(value) for name, value in sorted(metrics.items())}
     for_mlflow = {
         mlflow_metric_name(name): {"value": value, "step": 0} for name, value in metrics.items()
     }
     others = {k: v for k, v in metrics.items() if not k.startswith("judge/")}
-    figures = {
-        "Text → image prompts (test)": "figures/prompt_grid_test.png",
-        "Text → image prompts (held-out combinations)": "figures/prompt_grid_heldout.png",
-        "Text → image confusion matrices (test)": "figures/confusion_text_to_image.png",
-        "Latent means by modality and attribute (test)": "figures/latent_projection.png",
-        "Loss curves": "figures/loss_curves.png",
+    refs = {
+        caption: (path, png)
+        for (caption, path), png in zip(REPORT_FIGURES.values(), figures, strict=True)
     }
-    markdown, html = render_report(others, judge_metrics, figures)
+    markdown, html = render_report(others, judge_metrics, refs, header=run_info)
     return metrics, for_mlflow, markdown, html
 
 

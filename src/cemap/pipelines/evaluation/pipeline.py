@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from cemap.pipelines.evaluation.nodes import (
+    REPORT_FIGURES,
     build_cross_modal_image_model,
     collect_metrics,
     export_image_to_speech_examples,
@@ -137,7 +138,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 collect_metrics,
-                ["judge_metrics", "coherence_metrics", "alignment_metrics", "quality_metrics"],
+                [
+                    "judge_metrics",
+                    "coherence_metrics",
+                    "alignment_metrics",
+                    "quality_metrics",
+                    "run_info",  # registered by cemap.hooks.MlflowRunHook before the run
+                    *REPORT_FIGURES,
+                ],
                 ["evaluation_metrics", "mlflow_metrics", "report_markdown", "report_html"],
                 name="collect_metrics",
             ),
