@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from cemap.hooks import FlatParametersHook, MissingInputsHook, ReleaseMemoryHook
+from cemap.hooks import (
+    FlatParametersHook,
+    MissingInputsHook,
+    MlflowRunHook,
+    ModelVersionCardHook,
+    ReleaseMemoryHook,
+)
 from cemap.tracking import project_tracking_uri
 
 CONFIG_LOADER_ARGS = {
@@ -16,5 +22,13 @@ CONFIG_LOADER_ARGS = {
 }
 
 # Fail before any node runs when an input another pipeline writes was never persisted;
-# log typed parameters to MLflow one key each; return freed heap memory after each node.
-HOOKS = (MissingInputsHook(), FlatParametersHook(), ReleaseMemoryHook())
+# log typed parameters to MLflow one key each; make the MLflow run readable (name, description,
+# summary metrics) and describe the model version it registered; return freed heap memory
+# after each node.
+HOOKS = (
+    MissingInputsHook(),
+    FlatParametersHook(),
+    MlflowRunHook(),
+    ModelVersionCardHook(),
+    ReleaseMemoryHook(),
+)
