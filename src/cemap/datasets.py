@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -115,3 +116,37 @@ class PngFigureDataset(_FsspecFileDataset):
         buffer = io.BytesIO()
         data.savefig(buffer, format="png", **self._save_args)
         self._write_bytes(buffer.getvalue())
+
+
+class RunInfoDataset(AbstractDataset):
+    """Which run this is: run id, pipelines, environment, date, configuration, command.
+
+    Nothing is stored: ``cemap.hooks.MlflowRunHook`` saves the run's facts into it before any
+    node runs, the report node loads them as its header. Without the hook (a bare runner) it
+    loads the MLflow run that is active, if any, and the time of loading.
+    """
+
+    def __init__(self, metadata: dict[str, Any] | None = None) -> None:
+        self.metadata = metadata
+        self._info: dict[str, str] | None = None
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filled": self._info is not None}
+
+    def _exists(self) -> bool:
+        return True
+
+    def _load(self) -> dict[str, str]:
+        if self._info is not None:
+            return dict(self._info)
+        import mlflow  # only here: the other datasets of this module need no tracking
+
+        run = mlflow.active_run()
+        now = datetime.now(timezone.utc)
+        return {
+            "run id": run.info.run_id if run else "(not tracked)",
+            "date": f"{now:%Y-%m-%d %H:%M} UTC",
+        }
+
+    def _save(self, data: dict[str, str]) -> None:
+        self._info = {str(k): str(v) for k, v in data.items()}

@@ -363,7 +363,10 @@ class MlflowRunHook:
             "configuration": configuration_summary(parameters) or "–",
             "command": kedro_command(run_params, env),
         }
-        catalog[RUN_INFO] = dict(self._info)
+        if RUN_INFO in catalog:
+            catalog.save(RUN_INFO, dict(self._info))  # the catalog's RunInfoDataset
+        else:
+            catalog[RUN_INFO] = dict(self._info)
         if run is None:
             return
         _skip_model_reprs_in_kedro_mlflow()
@@ -421,17 +424,15 @@ class MlflowRunHook:
     def description(self, summary: Mapping[str, float]) -> str:
         """Markdown for the run page: what ran, the headline table, where the rest is."""
         info = self._info
-        lines = [
-            f"**CEMap · {info['pipelines']}** on env {info['environment']}, {info['date']}.",
-            "",
-            f"`{info['command']}`",
-            "",
-            f"Configuration: {info['configuration']}",
-            "",
-        ]
+        pipelines = ", ".join(f"`{name}`" for name in info["pipelines"].split(", "))
+        env = info["environment"].removesuffix(_SMOKE_NOTE)
+        lines = [f"**CEMap** {pipelines} · env `{env}` · {info['date']}", ""]
+        if env == "smoke":
+            lines += [f"_{_SMOKE_NOTE.strip(' ()')}._", ""]
         headline = headline_markdown(self._metrics)
         if headline:
             lines += [headline, ""]
+        lines += [f"Configuration: {info['configuration']}", "", f"`{info['command']}`", ""]
         if summary:
             lines += [
                 "Headline numbers: the `summary/` metrics. Every table and figure: the "

@@ -80,3 +80,13 @@ def test_kedro_mlflow_leaves_parameter_models_to_the_flat_keys(monkeypatch):
     mlflow_hook._log_param("joint_latent", JointLatentParams.model_validate({}))
     mlflow_hook._log_param("plain", 3)
     assert logged == ["plain"]
+
+
+def test_run_info_dataset_holds_what_the_hook_saved():
+    from cemap.datasets import RunInfoDataset
+
+    dataset = RunInfoDataset()
+    assert dataset.exists()
+    assert dataset.load()["run id"] == "(not tracked)"  # no hook, no active run
+    dataset.save({"run id": "abc", "environment": "smoke"})
+    assert dataset.load() == {"run id": "abc", "environment": "smoke"}

@@ -143,7 +143,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "coherence_metrics",
                     "alignment_metrics",
                     "quality_metrics",
-                    "run_info",  # registered by cemap.hooks.MlflowRunHook before the run
+                    "run_info",  # filled by cemap.hooks.MlflowRunHook before the run
                     *REPORT_FIGURES,
                 ],
                 ["evaluation_metrics", "mlflow_metrics", "report_markdown", "report_html"],
