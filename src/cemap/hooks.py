@@ -181,9 +181,10 @@ class FlatParametersHook:
 
 # --- the MLflow run as a reader meets it -------------------------------------------------------
 
-#: The experiment tag MLflow 3's UI reads to pick an experiment's landing page (its
-#: ``ExperimentKind``); ``custom_model_development`` opens the runs table, where
-#: ``genai_development`` would open the (empty) traces overview.
+#: The experiment tag holding MLflow 3's ``ExperimentKind``: ``custom_model_development`` is
+#: model training (its experiment page opens on the runs table), ``genai_development`` traces
+#: and agents (the traces overview). MLflow 3.17's UI lets its GenAI / Model training switch
+#: (remembered per browser, ``?workflowType=machine_learning`` in a link) take precedence.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 #: The run's description in the MLflow UI (markdown).
@@ -326,10 +327,11 @@ def _skip_model_reprs_in_kedro_mlflow() -> None:
 class MlflowRunHook:
     """Makes the run kedro-mlflow opens readable in the MLflow UI.
 
-    Before the run: the experiment opens on its runs (``mlflow.experimentKind``), the run is
-    named ``<pipelines> · <env> · <date>``, the ``runner`` and ``kedro_command`` tags read as
-    text (the command with ``--env``), typed parameters are logged only flattened, and the report
-    node gets ``run_info`` (run id, environment, date, configuration). After each node: the
+    Before the run: the experiment is marked as model training (``mlflow.experimentKind``),
+    the run is named ``<pipelines> · <env> · <date>``, the ``runner`` and ``kedro_command``
+    tags read as text (the command with ``--env``), typed parameters are logged only
+    flattened, and ``run_info`` (run id, environment, date, configuration) is filled for the
+    report node. After each node: the
     embeddings' probe and reconstruction numbers and the joint alignment report as metrics
     (``embeddings/<m>/…``, ``joint/…``). After the run: ``summary/…`` metrics
     (:func:`cemap.evaluation.report.summary_metrics`) and a description holding the headline
@@ -432,11 +434,11 @@ class MlflowRunHook:
         headline = headline_markdown(self._metrics)
         if headline:
             lines += [headline, ""]
-        lines += [f"Configuration: {info['configuration']}", "", f"`{info['command']}`", ""]
+        lines += [f"Configuration: {info['configuration']}.", ""]
         if summary:
             lines += [
                 "Headline numbers: the `summary/` metrics. Every table and figure: the "
-                "`report.html` artifact.",
+                "`report.html` artifact. The command: the `kedro_command` tag.",
             ]
         return "\n".join(lines)
 

@@ -283,7 +283,9 @@ th { background: #f3f3f3; }
 figure { margin: 1em 0 2em; }
 figcaption { font-weight: bold; margin-bottom: 0.4em; }
 img { max-width: 100%; }
-table.run td { text-align: left; }
+table.run { width: 100%; table-layout: fixed; }
+table.run td { text-align: left; overflow-wrap: anywhere; }
+table.run td:first-child { width: 9em; }
 .MISSED { color: #b00; font-weight: bold; }
 """
 
