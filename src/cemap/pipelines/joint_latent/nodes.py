@@ -130,7 +130,7 @@ def plot_prompt_grid(
             axes[r, c].set_yticks([])
             if r == len(rows) - 1:
                 axes[r, c].set_xlabel(columns[c], fontsize=7)
-        label = f"{split[row]}: " if split[row] != "test" else ""
+        label = "held out: " if split[row] != "test" else ""
         axes[r, 0].set_title(f"{label}“{metadata['text'].iloc[row]}”", fontsize=7, loc="left")
     figure.suptitle(
         "text → image: each sentence (row) → the image of the mean of q(z | text), then samples",
