@@ -508,8 +508,8 @@ def describe_model_version(
     )
     lines = [
         "Text or speech → image (28×56 RGB, two coloured digits) through CEMap's joint latent: "
-        "`predict` takes a DataFrame with a `text` column (a sentence) or `speech` (a 16 kHz "
-        "waveform) and returns uint8 images.",
+        "`predict` takes a DataFrame with a `text` column (a sentence) or an `audio` column (a "
+        "waveform, with an optional `sample_rate`) and returns uint8 images.",
         "",
         f"Trained by run `{run.info.run_name}` (`{run.info.run_id}`), env `{env}`.",
         f"Objective: `{objective}`. Data: {data or '–'}.",
