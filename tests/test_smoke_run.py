@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cemap.concepts import EVALUATION_SPLITS
+from cemap.evaluation.ladder import RUNGS
 from cemap.evaluation.metrics import DIRECTIONS
 from tests.conftest import make_project_copy, run_kedro
 
@@ -28,10 +30,20 @@ def _client(project):
 def test_metrics_cover_every_direction_and_split(smoke_evaluated_project):
     metrics = _metrics(smoke_evaluated_project)
     for source, target in DIRECTIONS:
-        for split in ("test", "heldout"):
+        for split in EVALUATION_SPLITS:
             for measure in ("strict", "digit_left", "color_left", "digit_right", "color_right"):
                 value = metrics[f"coherence/{source}_to_{target}/{split}/{measure}"]
                 assert 0.0 <= value <= 1.0
+    for source, target in DIRECTIONS:
+        for rung in RUNGS:
+            value = metrics[f"ladder/{source}_to_{target}/{rung}/test/strict"]
+            assert 0.0 <= value <= 1.0
+        # the cross rung is the coherence itself
+        assert (
+            metrics[f"ladder/{source}_to_{target}/cross/test/strict"]
+            == metrics[f"coherence/{source}_to_{target}/test/strict"]
+        )
+        assert metrics[f"ladder/{source}_to_{target}/embedding_error/test/cross_mse"] >= 0
     assert metrics["judge/text/test/strict"] == 1.0  # the rule-based judge reads real sentences
     assert "retrieval/text_to_image/test/recall@10" in metrics
     assert metrics["frechet/text_to_image/test"] >= 0
@@ -42,7 +54,13 @@ def test_metrics_cover_every_direction_and_split(smoke_evaluated_project):
     assert images.shape == (len(index), 28, 56, 3) and images.dtype == np.uint8
     assert set(index["direction"]) == {"text_to_image", "speech_to_image"}
     report = (smoke_evaluated_project / "data/smoke/08_reporting/report.md").read_text()
-    assert "coherence" in report.lower() and "figures/prompt_grid_test.png" in report
+    assert "coherence" in report.lower()
+    assert "Where each direction loses its points" in report and "figures/ladder.png" in report
+    for split in EVALUATION_SPLITS:
+        assert f"figures/prompt_grid_{split}.png" in report
+        assert (
+            smoke_evaluated_project / f"data/smoke/08_reporting/figures/prompt_grid_{split}.png"
+        ).is_file()
     html = (smoke_evaluated_project / "data/smoke/08_reporting/report.html").read_text()
     assert html.count("data:image/png;base64,") >= 8  # every figure embedded
 

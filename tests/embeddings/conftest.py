@@ -10,7 +10,7 @@ import torch
 COLORS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
 DIGITS = ("zero", "one", "two", "three")
 TEMPLATES = ("{c1} {d1} and {c2} {d2}", "a {c1} {d1} next to a {c2} {d2}")
-SIZES = {"train": 48, "val": 16, "test": 16, "heldout": 8}
+SIZES = {"train": 48, "val": 16, "test": 16, "heldout_tuples": 4, "heldout_pairs": 4}
 SILENCE = float(np.log(np.float32(1e-6)))  # log(mel power + 1e-6) of digital silence
 
 

@@ -63,8 +63,8 @@ def test_metric_names_follow_the_documented_scheme():
     assert metric_name("coherence", "text_to_image", "test", "strict") == (
         "coherence/text_to_image/test/strict"
     )
-    assert prefixed({"digit_left": 0.5}, "coherence", "text_to_image", "heldout") == {
-        "coherence/text_to_image/heldout/digit_left": 0.5
+    assert prefixed({"digit_left": 0.5}, "coherence", "text_to_image", "heldout_pairs") == {
+        "coherence/text_to_image/heldout_pairs/digit_left": 0.5
     }
     with pytest.raises(ValueError):
         metric_name("coherence", "a/b")

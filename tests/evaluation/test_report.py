@@ -12,8 +12,10 @@ from cemap.evaluation.report import (
 METRICS = {
     "coherence/text_to_image/test/strict": 0.99,
     "coherence/text_to_image/test/digit_left": 0.97,
-    "coherence/text_to_image/heldout/strict": 0.71,
-    "coherence/text_to_image/heldout/digit_left": 0.9,
+    "coherence/text_to_image/heldout_tuples/strict": 0.71,
+    "coherence/text_to_image/heldout_tuples/digit_left": 0.9,
+    "coherence/text_to_image/heldout_pairs/strict": 0.62,
+    "coherence/speech_to_image/heldout_pairs/strict": 0.4,
     "coherence/image_to_text/test/color_right": 0.99,
     "coherence/speech_to_image/test/strict": 0.86,
     "retrieval/text_to_image/test/recall@1": 0.4,
@@ -54,12 +56,25 @@ def test_report_tables_and_quality_bars():
     markdown, html = render_report(METRICS, JUDGES, FIGURES)
     assert "| text_to_image/test | 99.0% | 97.0% |" in markdown
     assert "| text_to_image/test | 40.0% | 80.0% |" in markdown  # recall@1, recall@10
-    assert "| coherence/text_to_image/heldout/strict | 71.0% | ≥ 95% | MISSED |" in markdown
+    assert "| coherence/text_to_image/heldout_tuples/strict | 71.0% | ≥ 95% | MISSED |" in markdown
+    assert "| coherence/text_to_image/heldout_pairs/strict | 62.0% | ≥ 60% | met |" in markdown
+    assert "| coherence/speech_to_image/heldout_pairs/strict | 40.0% | ≥ 50% | MISSED |" in markdown
     assert "| judge/image/test/digit_right | 97.5% | ≥ 98% | MISSED |" in markdown
     assert "| coherence/text_to_image/test/strict | 99.0% | ≥ 98.5% | met |" in markdown
     assert "## Other metrics" in markdown and "joint/epochs" in markdown
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
     assert '<img src="figures/prompt grid.png" alt="text → image samples">' in html
+
+
+def test_report_leads_with_strict_coherence_per_direction_and_split():
+    markdown, html = render_report(METRICS, JUDGES, FIGURES)
+    assert markdown.index("## Strict coherence by split") < markdown.index("## Judge accuracy")
+    assert "| direction | test | heldout_tuples | heldout_pairs |" in markdown
+    assert "| text_to_image | 99.0% | 71.0% | 62.0% |" in markdown
+    assert "| speech_to_image | 86.0% | – | 40.0% |" in markdown
+    # Directions in the order of cemap.evaluation.metrics.DIRECTIONS.
+    assert markdown.index("| text_to_image | 99") < markdown.index("| speech_to_image | 86")
+    assert "<th>heldout_pairs</th>" in html
 
 
 def test_report_accepts_flat_judge_names_and_no_figures():
@@ -74,9 +89,7 @@ def test_report_opens_with_header_and_headline_and_embeds_figures():
     markdown, html = render_report(
         METRICS, JUDGES, {"loss curves": ("figures/loss_curves.png", png)}, header=header
     )
-    assert markdown.index("| run id | abc123 |") < markdown.index("## Headline")
-    assert "| text → image | 99.0% | 71.0% |" in markdown  # test, heldout columns
-    assert "| speech → image | 86.0% | – |" in markdown
+    assert markdown.index("| run id | abc123 |") < markdown.index("## Strict coherence by split")
     assert "![loss curves](figures/loss_curves.png)" in markdown
     assert 'src="data:image/png;base64,iVBORw' in html and 'src="figures/' not in html
     # the caption comes before its figure, so it cannot read as the next figure's title
@@ -95,8 +108,8 @@ def test_headline_and_summary_follow_the_splits_they_are_given():
         "embeddings/image/probe/mean": 0.93,
     }
     header, rows = headline_table(metrics)
-    assert header == ["strict coherence", "test", "heldout_pairs"]
-    assert rows[0] == ["text → image", "90.0%", "80.0%"]
+    assert header == ["direction", "test", "heldout_pairs"]
+    assert rows[0] == ["text_to_image", "90.0%", "80.0%"]
     assert summary_metrics(metrics) == {
         "coherence_text_to_image_test": 0.9,
         "coherence_image_to_text_test": 0.3,

@@ -24,7 +24,7 @@ from cemap.pipelines.joint_latent.params import JointLatentParams, JointModelPar
 from tests.conftest import PROJECT_ROOT, make_project_copy, run_kedro
 
 DIMS = {"image": 12, "text": 8, "speech": 12}
-SPLITS = {"train": 240, "val": 60, "test": 60, "heldout": 20}
+SPLITS = {"train": 240, "val": 60, "test": 60, "heldout_tuples": 10, "heldout_pairs": 10}
 
 
 def _inputs() -> dict[str, object]:
@@ -57,6 +57,9 @@ def _inputs() -> dict[str, object]:
 def test_pipeline_runs_on_an_in_memory_catalog(tmp_path):
     pipeline = create_pipeline()
     inputs = _inputs()
+    params = inputs["params:joint_latent"].model_dump()
+    params["report"]["n_prompts"] = 6
+    inputs["params:joint_latent"] = JointLatentParams.model_validate(params)
     assert pipeline.inputs() == set(inputs)
     catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
     # On disk, as in conf/base: the runner frees consumed in-memory datasets.
@@ -81,8 +84,17 @@ def test_pipeline_runs_on_an_in_memory_catalog(tmp_path):
     grid = catalog.load("joint_prompt_grid")
     assert isinstance(grid, Figure)
     titles = [ax.get_title(loc="left") for ax in grid.axes if ax.get_title(loc="left")]
-    assert len(titles) == 3  # one row per prompt, the last a held-out combination
-    assert titles[-1].startswith("held out: ") and not titles[0].startswith("held out")
+    # One row per prompt: a test sentence per template (3), a held-out pair, a held-out
+    # tuple, then more test.
+    assert len(titles) == 6
+    assert [t.split(":")[0] if t.startswith("held out") else "test" for t in titles] == [
+        "test",
+        "test",
+        "test",
+        "held out (pairs)",
+        "held out (tuples)",
+        "test",
+    ]
 
 
 @pytest.mark.parametrize("objective", ["jmvae_kl", "mvae", "mmvae", "regression"])

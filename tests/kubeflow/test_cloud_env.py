@@ -1,5 +1,7 @@
 """The `cloud` env: every dataset under the one data_root URL, MLflow from MLFLOW_TRACKING_URI,
-and a compiled pipeline run task by task with only the bucket between tasks."""
+and a compiled pipeline's task commands run one process each with only the bucket between them.
+
+The same YAML run by the KFP engine itself, in containers: tests/kubeflow/test_rehearsal.py."""
 
 import os
 import subprocess
@@ -18,7 +20,7 @@ from cemap.kubeflow.project import (
     load_env_catalog,
 )
 from tests.conftest import PROJECT_ROOT, make_project_copy
-from tests.kubeflow.kfp_yaml import load_compiled
+from tests.kubeflow.kfp_yaml import PARAMS_PLACEHOLDER, load_compiled, topological
 
 pytest.importorskip("kfp")  # in the `test` extra, so this runs in CI
 
@@ -27,7 +29,8 @@ TINY = ",".join(
         "data_generation.sizes.train=8",
         "data_generation.sizes.val=4",
         "data_generation.sizes.test=4",
-        "data_generation.sizes.heldout=4",
+        "data_generation.sizes.heldout_tuples=2",
+        "data_generation.sizes.heldout_pairs=2",
         "data_generation.n_examples=2",
         "data_generation.speech.workers=1",
     ]
@@ -83,7 +86,7 @@ def test_cloud_mlflow_reads_mlflow_tracking_uri():
 
 
 @pytest.mark.e2e
-def test_compiled_tasks_run_one_session_each_against_the_bucket(registry, tmp_path, monkeypatch):
+def test_compiled_tasks_run_one_process_each_against_the_bucket(registry, tmp_path, monkeypatch):
     bucket = tmp_path / "bucket"
     project = _cloud_project(tmp_path / "project", f"file://{bucket}")
     # The pods' TTS cache is /tmp/cemap/tts_cache; keep this test's inside tmp_path.
@@ -99,7 +102,9 @@ def test_compiled_tasks_run_one_session_each_against_the_bucket(registry, tmp_pa
     mlruns = tmp_path / "mlruns"
     env = {
         **os.environ,
-        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+        ),
         "KEDRO_DISABLE_TELEMETRY": "true",
         "COLUMNS": "250",  # one log record per line
         # A throwaway store; MLflow 3 builds a file store in a fraction of a sqlite one's time.
@@ -107,17 +112,24 @@ def test_compiled_tasks_run_one_session_each_against_the_bucket(registry, tmp_pa
         "MLFLOW_ALLOW_FILE_STORE": "true",
         "CEMAP_MLFLOW_TRACKING_URI": mlruns.as_uri(),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.kubeflow.kfp_local", str(compiled.output), params],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    assert output.count("### task ") == len(tasks) == 5
+    # Each task's command in a process of its own, in an order KFP could schedule them: a
+    # fresh Kedro session per task, so a MemoryDataset starts empty as it would in a pod.
+    outputs = []
+    for task in topological(tasks):
+        command = [arg.replace(PARAMS_PLACEHOLDER, params) for arg in task.command]
+        assert command[:2] == ["kedro", "run"], command
+        result = subprocess.run(
+            [sys.executable, "-m", *command],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        outputs.append(result.stdout + result.stderr)
+        assert result.returncode == 0, f"{task.display_name}:\n{outputs[-1][-6000:]}"
+    output = "\n".join(outputs)
+    assert len(outputs) == len(tasks) == 5
     # plan_dataset ran in a session of its own: it could only get the digits from the bucket.
     assert "Loading data from source_digits (PickleDataset)" in output
 

@@ -53,6 +53,16 @@ def test_table_has_a_row_per_objective_marks_the_best_and_dashes_the_undefined()
     assert "Hardware: 2 CPU cores." in markdown
 
 
+def test_one_coherence_table_per_evaluation_split_that_is_reported():
+    runs = [{f"coherence/text_to_image/{split}/strict": 0.5 for split in ("test", "heldout_pairs")}]
+    markdown = render_comparison(comparison_summary({"mvae": runs}), seeds=[0])
+    titles = [line for line in markdown.splitlines() if line.startswith("## Strict coherence")]
+    assert titles == [
+        "## Strict coherence, test (%)",
+        "## Strict coherence, held-out pairs — a digit in a colour never trained on (%)",
+    ]
+
+
 def test_cells_show_the_spread_of_several_seeds():
     summary = comparison_summary({"mvae": [_run(0.5, 10), _run(0.7, 14)]})
     assert "| mvae | **60.0 ± 14.1** |" in render_comparison(summary, seeds=[0, 1])
@@ -141,8 +151,10 @@ def test_smoke_objective_comparison_writes_one_row_per_objective_and_child_runs(
     for objective in OBJECTIVES:
         seeds = [run["seed"] for run in results["runs"][objective]]
         assert seeds == [0.0, 1.0]
-        strict = results["summary"][objective]["coherence/speech_to_text/heldout/strict"]
-        assert 0.0 <= strict["mean"] <= 1.0 and strict["n"] == 2
+        for split in ("heldout_tuples", "heldout_pairs"):
+            strict = results["summary"][objective][f"coherence/speech_to_text/{split}/strict"]
+            assert 0.0 <= strict["mean"] <= 1.0 and strict["n"] == 2
+    assert "## Strict coherence, held-out pairs" in markdown
     assert "alignment/symmetric_kl/mean/test" in results["summary"]["mvae"]
     assert "alignment/symmetric_kl/mean/test" not in results["summary"]["regression"]
 
@@ -165,7 +177,8 @@ def test_smoke_objective_comparison_writes_one_row_per_objective_and_child_runs(
     child = next(run for run in children if run.info.run_name == "mvae/seed_1")
     assert child.data.params["joint_latent.model.objective"] == "mvae"
     assert child.data.params["joint_latent.training.seed"] == "1"
-    assert "coherence/text_to_image/heldout/strict" in child.data.metrics
+    assert "coherence/text_to_image/heldout_tuples/strict" in child.data.metrics
+    assert "coherence/text_to_image/heldout_pairs/strict" in child.data.metrics
     assert [a.path for a in client.list_artifacts(child.info.run_id, "model")] == [
         "model/joint_model.pt"
     ]

@@ -91,7 +91,7 @@ def test_report_renders_every_figure_and_the_headline_table(smoke_evaluated_proj
     assert len(widths) >= 8  # prompt grids, confusion, projection, curves, three reconstructions
     assert all(width > 0 for width in widths), widths
     assert '<table class="headline">' in dom
-    assert "text → image" in dom and "run id" in dom and "environment" in dom
+    assert "Strict coherence by split" in dom and "run id" in dom and "environment" in dom
 
 
 def _free_port() -> int:
@@ -187,7 +187,7 @@ def test_mlflow_ui_opens_on_a_named_described_run_with_summary_metrics(mlflow_ui
     run_tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
     assert run["info"]["run_name"].startswith("evaluation · smoke · 20")
     description = run_tags[DESCRIPTION_TAG]
-    assert "| strict coherence |" in description and "text → image" in description
+    assert "| direction | test |" in description and "| text_to_image |" in description
     assert run_tags["kedro_command"].startswith("kedro run --env=smoke --pipelines=evaluation")
     assert run_tags["runner"] == "SequentialRunner"
     metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}

@@ -11,9 +11,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cemap.concepts import EVALUATION_SPLITS
 from cemap.evaluation.metrics import DIRECTIONS
 
 Summary = dict[str, dict[str, dict[str, float]]]
+
+#: What each evaluation split's table is headed by.
+SPLIT_TITLES = {
+    "test": "test",
+    "heldout_tuples": "held-out tuples — combinations never trained on",
+    "heldout_pairs": "held-out pairs — a digit in a colour never trained on",
+}
 
 
 def comparison_summary(runs: Mapping[str, Sequence[Mapping[str, float]]]) -> Summary:
@@ -93,8 +101,9 @@ def _table(summary: Summary, columns: list[Column]) -> list[str]:
 
 
 def render_comparison(summary: Summary, seeds: Sequence[int], hardware: str | None = None) -> str:
-    """The markdown report: strict coherence per direction on test and held-out, then
-    alignment, retrieval, Fréchet distance and training cost; best mean of each column bold."""
+    """The markdown report: strict coherence per direction on each evaluation split that any
+    objective reports, then alignment, retrieval, Fréchet distance and training cost; best mean
+    of each column bold."""
     alignment = _alignment_metric(summary)
     distance = alignment.split("/")[1] if alignment else "D"
     other = [
@@ -118,13 +127,12 @@ def render_comparison(summary: Summary, seeds: Sequence[int], hardware: str | No
     ]
     if hardware:
         lines += ["", f"Hardware: {hardware}."]
-    lines += ["", "## Strict coherence, test (%)", "", *_table(summary, _coherence_columns("test"))]
-    lines += [
-        "",
-        "## Strict coherence, held-out combinations (%)",
-        "",
-        *_table(summary, _coherence_columns("heldout")),
-    ]
+    names = {n for stats in summary.values() for n in stats}
+    for split in EVALUATION_SPLITS:
+        columns = _coherence_columns(split)
+        if any(c.metric in names for c in columns):
+            title = SPLIT_TITLES.get(split, split)
+            lines += ["", f"## Strict coherence, {title} (%)", "", *_table(summary, columns)]
     lines += [
         "",
         "## Alignment, retrieval, quality, cost",

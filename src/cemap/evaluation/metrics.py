@@ -1,7 +1,8 @@
 """Evaluation metrics on plain arrays: coherence, retrieval, Fréchet distance, diversity.
 
 Metric names (MLflow keys and report rows) are ``/``-separated paths; modalities are ``image``,
-``text``, ``speech``; splits ``test``, ``heldout``::
+``text``, ``speech``; splits those of :data:`cemap.concepts.EVALUATION_SPLITS` (``test``,
+``heldout_tuples``, ``heldout_pairs``)::
 
     judge/<modality>/<split>/<measure>                 judge accuracy on real data
     coherence/<source>_to_<target>/<split>/<measure>   generated <target> judged against the
@@ -14,7 +15,7 @@ Metric names (MLflow keys and report rows) are ``/``-separated paths; modalities
 ``<measure>`` is ``strict`` (all four attributes right) or one attribute of
 :data:`cemap.concepts.ATTRIBUTES` (``digit_left``, ``color_left``, ``digit_right``,
 ``color_right``), e.g. ``coherence/text_to_image/test/strict``,
-``coherence/text_to_image/heldout/digit_left``. Build them with :func:`metric_name` /
+``coherence/text_to_image/heldout_pairs/digit_left``. Build them with :func:`metric_name` /
 :func:`prefixed`.
 """
 

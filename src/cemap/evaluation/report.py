@@ -33,15 +33,21 @@ _FAMILIES = {
     "retrieval": ("Cross-modal retrieval", "grid"),
     "frechet": ("Fréchet distance (judge feature space; lower is better)", "list"),
     "diversity": ("Diversity (mean distance between samples of one prompt)", "list"),
+    "ladder": ("Where each direction loses its points (diagnostic ladder, strict)", "ladder"),
 }
+# The judged rungs of the ladder in chain order, then its embedding errors (cemap.evaluation.ladder).
+_LADDER_RUNGS = ("real", "autoencoder", "joint_self", "cross", "latent_readout")
+_LADDER_ERRORS = ("self_mse", "cross_mse", "nearest_real", "real_nearest_real")
 _FRACTIONS = ("judge", "coherence", "retrieval")
 
 # The quality bars of docs/design.md §7: (metric name, minimum). Judge bars are checked on the
 # "image" judge's rows.
 QUALITY_BARS: dict[str, float] = {
     "coherence/text_to_image/test/strict": 0.985,
-    "coherence/text_to_image/heldout/strict": 0.95,
+    "coherence/text_to_image/heldout_tuples/strict": 0.95,
+    "coherence/text_to_image/heldout_pairs/strict": 0.60,
     "coherence/speech_to_image/test/strict": 0.93,
+    "coherence/speech_to_image/heldout_pairs/strict": 0.50,
     "coherence/image_to_text/test/strict": 0.75,
     "coherence/text_to_speech/test/strict": 0.80,
     "coherence/image_to_speech/test/strict": 0.60,
@@ -65,19 +71,22 @@ def _splits_in(names: list[str]) -> list[str]:
 
 
 def headline_table(metrics: Mapping[str, float]) -> tuple[list[str], list[list[str]]]:
-    """Strict coherence (%) per direction (rows) and split (columns): header and rows; no rows
-    when ``metrics`` hold no coherence."""
-    strict = {n: v for n, v in metrics.items() if n.startswith("coherence/") and n.endswith(STRICT)}
-    splits = _splits_in(list(strict))
-    rows = []
-    for source, target in DIRECTIONS:
-        name = direction(source, target)
-        cells = [strict.get(f"coherence/{name}/{split}/{STRICT}") for split in splits]
-        if any(cell is not None for cell in cells):
-            rows.append(
-                [f"{source} → {target}", *("–" if c is None else f"{c:.1%}" for c in cells)]
-            )
-    return ["strict coherence", *splits], rows
+    """Strict coherence (how often all four attributes of the prompt come out right), one row
+    per direction (in ``DIRECTIONS`` order, then any other) and one column per split (evaluation
+    splits first, in their order): header and rows; no rows when ``metrics`` hold no coherence."""
+    cells: dict[str, dict[str, float]] = {}
+    for name, value in metrics.items():
+        parts = name.split("/")
+        if len(parts) == 4 and parts[0] == "coherence" and parts[3] == STRICT:
+            cells.setdefault(parts[1], {})[parts[2]] = value
+    columns = _splits_in([f"coherence/{d}/{s}/{STRICT}" for d, row in cells.items() for s in row])
+    known = [direction(s, t) for s, t in DIRECTIONS]
+    order = [d for d in known if d in cells] + sorted(set(cells) - set(known))
+    rows = [
+        [d, *(_format(cells[d][c], "coherence") if c in cells[d] else "–" for c in columns)]
+        for d in order
+    ]
+    return ["direction", *columns], rows
 
 
 def headline_markdown(metrics: Mapping[str, float]) -> str:
@@ -148,8 +157,7 @@ def render_report(
     """
     judges = _flatten_judges(judge_accuracy)
     head = _Table("Run", ["", ""], [[k, str(v)] for k, v in (header or {}).items()])
-    columns, rows = headline_table(metrics)
-    tables = [head, _Table("Headline: strict coherence", columns, rows)]
+    tables = [head, _headline_table(metrics)]
     tables.append(_grid_table("Judge accuracy on real data", judges, "judge"))
     families: dict[str, dict[str, float]] = {f: {} for f in _FAMILIES}
     other: dict[str, float] = {}
@@ -158,7 +166,7 @@ def render_report(
         (families[family] if family in families and "/" in name else other)[name] = value
     for family, (section, layout) in _FAMILIES.items():
         if families[family]:
-            build = _grid_table if layout == "grid" else _list_table
+            build = {"grid": _grid_table, "list": _list_table, "ladder": _ladder_table}[layout]
             tables.append(build(section, families[family], family))
     if other:
         tables.append(_list_table("Other metrics", other, ""))
@@ -172,6 +180,11 @@ def render_report(
         _markdown(title, tables, bars, figures, every),
         _html(title, tables, bars, figures, every),
     )
+
+
+def _headline_table(metrics: Mapping[str, float]) -> _Table:
+    """:func:`headline_table` as the report's first metric table."""
+    return _Table("Strict coherence by split", *headline_table(metrics))
 
 
 def _flatten_judges(
@@ -216,6 +229,33 @@ def _grid_table(title: str, values: Mapping[str, float], family: str) -> _Table:
         [row, *(_format(cells[row][c], family) if c in cells[row] else "–" for c in columns)]
         for row in sorted(cells)
     ]
+    return _Table(title, ["", *columns], rows)
+
+
+def _ladder_table(title: str, values: Mapping[str, float], family: str) -> _Table:
+    """Rows: direction and split; columns: each rung's strict accuracy, then the embedding
+    errors (normalised squared distances) of the target's joint decoder."""
+    cells: dict[str, dict[str, float]] = {}
+    for name, value in values.items():
+        parts = name.split("/")  # ladder/<direction>/<rung>/<split>/<measure>
+        if len(parts) != 5:
+            continue
+        _, direction, rung, split, measure = parts
+        row = cells.setdefault(f"{direction} ({split})", {})
+        if rung == "embedding_error":
+            row[measure] = value
+        elif measure == "strict":
+            row[rung] = value
+    columns = [*_LADDER_RUNGS, *_LADDER_ERRORS]
+    rows = []
+    for row in sorted(cells, key=lambda r: (r.split(" (")[1], r)):
+        rendered = [
+            ("–" if c not in cells[row] else _format(cells[row][c], "coherence"))
+            if c in _LADDER_RUNGS
+            else ("–" if c not in cells[row] else f"{cells[row][c]:.3g}")
+            for c in columns
+        ]
+        rows.append([row, *rendered])
     return _Table(title, ["", *columns], rows)
 
 

@@ -8,7 +8,8 @@ Everything is plain arrays and loaded models; labels only judge here (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,17 +45,37 @@ def split_rows(metadata: pd.DataFrame, split: str) -> np.ndarray:
     return np.flatnonzero((metadata["split"] == split).to_numpy())
 
 
+def judge_readers(
+    image_judge: AttributeJudge, speech_judge: AttributeJudge, metadata: pd.DataFrame
+) -> dict[str, Callable[[Any], np.ndarray]]:
+    """The judge of each modality as a function from its outputs (images, sentences,
+    log-mels) to ``(N, 4)`` label indices in the palette order of ``metadata``."""
+    return {
+        "image": image_judge.predict_array,
+        "text": TextJudge(palette_of(metadata)).predict,
+        "speech": speech_judge.predict_array,
+    }
+
+
+def evaluation_splits(metadata: pd.DataFrame) -> tuple[str, ...]:
+    """The splits of :data:`EVALUATION_SPLITS` that ``metadata`` has rows of, in that order."""
+    present = set(metadata["split"].unique())
+    return tuple(split for split in EVALUATION_SPLITS if split in present)
+
+
 def generate_images(
     generator: ConditionalGenerator,
     embeddings: Embeddings,
     metadata: pd.DataFrame,
-    splits: Sequence[str] = EVALUATION_SPLITS,
+    splits: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Images generated from the text and the speech of every sample of ``splits``.
 
     Returns ``(M, 28, 56, 3) uint8`` images and an index table, one row per image: direction,
     split, sample_id, the prompt's sentence and the four attributes it was conditioned on.
+    ``splits`` defaults to :func:`evaluation_splits`.
     """
+    splits = evaluation_splits(metadata) if splits is None else splits
     images, frames = [], []
     for source, target in IMAGE_DIRECTIONS:
         for split in splits:
@@ -76,14 +97,16 @@ def score_coherence(
     generator: ConditionalGenerator,
     embeddings: Embeddings,
     metadata: pd.DataFrame,
-    splits: Sequence[str] = EVALUATION_SPLITS,
+    splits: Sequence[str] | None = None,
 ) -> tuple[dict[str, float], Figure]:
     """``coherence/<source>_to_<target>/<split>/<measure>`` for every direction and split, and
     the text→image test confusion matrices.
 
     Images come from :func:`generate_images`; the other directions are generated here with
-    ``generator`` (which needs the text and speech autoencoders).
+    ``generator`` (which needs the text and speech autoencoders), on ``splits`` (default
+    :func:`evaluation_splits`).
     """
+    splits = evaluation_splits(metadata) if splits is None else splits
     colors = palette_of(metadata)
     scores: dict[str, float] = {}
     figure = None
@@ -96,7 +119,7 @@ def score_coherence(
         if (direction, split) == ("text_to_image", "test"):
             figure = confusion_matrices(pred, target, ATTRIBUTES, attribute_class_names(colors))
 
-    readers = {"text": TextJudge(colors).predict, "speech": speech_judge.predict_array}
+    readers = judge_readers(image_judge, speech_judge, metadata)
     for source, target in OTHER_DIRECTIONS:
         for split in splits:
             rows = split_rows(metadata, split)
@@ -115,10 +138,12 @@ def measure_alignment(
     latent_means: Embeddings,
     metadata: pd.DataFrame,
     retrieval_gallery: int,
-    splits: Sequence[str] = EVALUATION_SPLITS,
+    splits: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """Mean D(q_m, q_n) per constrained pair, and cross-modal retrieval recall@1/@10 between
-    the latent means (query one modality, gallery of ``retrieval_gallery`` samples of another)."""
+    the latent means (query one modality, gallery of ``retrieval_gallery`` samples of another),
+    on ``splits`` (default :func:`evaluation_splits`)."""
+    splits = evaluation_splits(metadata) if splits is None else splits
     distance = model.config.distance
     scores: dict[str, float] = {}
     for split in splits:
@@ -152,10 +177,12 @@ def measure_quality(
     diversity_prompts: int,
     n_samples: int,
     grid_prompts: int,
-    splits: Sequence[str] = EVALUATION_SPLITS,
-) -> tuple[dict[str, float], list[Figure]]:
+    splits: Sequence[str] | None = None,
+) -> tuple[dict[str, float], dict[str, Figure]]:
     """Fréchet distance to real test images in the judge's feature space, diversity of
-    ``n_samples`` samples per prompt, and one prompt → samples grid per split."""
+    ``n_samples`` samples per prompt, and one prompt → samples grid per split of ``splits``
+    (default :func:`evaluation_splits`), keyed by split."""
+    splits = evaluation_splits(metadata) if splits is None else splits
     real = image_judge.features_array(images[split_rows(metadata, "test")])
     scores: dict[str, float] = {}
     for (direction, split), part in generated_images_index.groupby(
@@ -165,7 +192,7 @@ def measure_quality(
         scores[metric_name("frechet", direction, split)] = frechet_distance(fake, real)
 
     seed_everything(seed)  # the samples drawn from q(z | text), so reruns score the same
-    grids = []
+    grids = {}
     for split in splits:
         rows = split_rows(metadata, split)[:diversity_prompts]
         samples = generator.generate(
@@ -177,7 +204,7 @@ def measure_quality(
         )
         shown = slice(0, grid_prompts)
         title = f"text → image, {split} sentences: {n_samples} samples drawn from q(z | text) each"
-        grids.append(
-            prompt_grid(metadata["text"].iloc[rows[shown]].tolist(), samples[shown], title=title)
+        grids[split] = prompt_grid(
+            metadata["text"].iloc[rows[shown]].tolist(), samples[shown], title=title
         )
     return scores, grids

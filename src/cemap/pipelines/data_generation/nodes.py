@@ -27,8 +27,15 @@ logger = logging.getLogger(__name__)
 
 # Independent random streams, so changing how one part draws never shifts another.
 _STREAM_POOLS, _STREAM_PLAN, _STREAM_SOURCES, _STREAM_VOICES = range(4)
-# Which digit pool each split takes its handwriting from: test and heldout share unseen writers.
-_POOL_OF_SPLIT = {"train": "train", "val": "val", "test": "test", "heldout": "test"}
+# Which digit pool each split takes its handwriting from: test and both held-out splits share
+# unseen writers.
+_POOL_OF_SPLIT = {
+    "train": "train",
+    "val": "val",
+    "test": "test",
+    "heldout_tuples": "test",
+    "heldout_pairs": "test",
+}
 
 
 def _rng(params: DataGenerationParams, stream: int) -> np.random.Generator:
@@ -48,14 +55,14 @@ def load_source_digits(params: DataGenerationParams) -> DigitSet:
 def plan_dataset(digits: DigitSet, params: DataGenerationParams) -> pd.DataFrame:
     """The metadata table: split, attributes, template, sentence, source digits, voice.
 
-    One row per sample, splits in train/val/test/heldout order.
+    One row per sample, splits in the order of ``cemap.concepts.SPLITS``.
     """
     colors = list(params.palette)
     tuples = all_tuples(colors)
     plan = plan_samples(
         params.sizes,
         tuples,
-        params.held_mask(tuples),
+        params.held_out(tuples),
         n_templates=len(TEMPLATES),
         rng=_rng(params, _STREAM_PLAN),
     )

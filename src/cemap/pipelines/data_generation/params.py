@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from cemap.concepts import SPLITS
 from cemap.data.images import DEFAULT_PALETTE, NAMED_COLORS
-from cemap.data.splits import all_tuples, heldout_mask, missing_training_values
+from cemap.data.splits import HeldOut, all_tuples, held_out, missing_training_values
 from cemap.pipelines.params import StrictParams
 from cemap.speech.features import LogMelSpec
 
@@ -44,9 +44,23 @@ class DigitsParams(StrictParams):
 
 
 class HeldoutParams(StrictParams):
-    mode: Literal["tuples", "digit_color_pairs"] = "tuples"
+    """Both kinds of held-out combination, held out of training at once (cemap.data.splits)."""
+
+    # heldout_tuples: this fraction of the tuples that show no held-out pair.
     tuple_fraction: float = 0.1
-    digit_color_pairs: list[tuple[int, str]] = [(3, "red"), (7, "blue")]
+    # heldout_pairs: these (digit, colour) pairs never appear on either side in train or val.
+    digit_color_pairs: list[tuple[int, str]] = [(3, "red"), (7, "blue"), (5, "yellow")]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_mode(cls, raw: object) -> object:
+        if isinstance(raw, dict) and "mode" in raw:
+            raise ValueError(
+                f"{_KEY}.heldout.mode={raw['mode']!r} is no longer a setting: every run holds "
+                "out whole tuples (tuple_fraction, split heldout_tuples) and (digit, colour) "
+                "pairs (digit_color_pairs, split heldout_pairs) at once; remove heldout.mode."
+            )
+        return raw
 
     @field_validator("tuple_fraction")
     @classmethod
@@ -126,7 +140,13 @@ class DataGenerationParams(StrictParams):
     digits: DigitsParams = DigitsParams()
     # Colour names (looked up in NAMED_COLORS) or ``{name: [r, g, b]}``.
     palette: dict[str, tuple[int, int, int]] = Field(default_factory=lambda: dict(DEFAULT_PALETTE))
-    sizes: dict[str, int] = {"train": 12000, "val": 2000, "test": 2000, "heldout": 2000}
+    sizes: dict[str, int] = {
+        "train": 12000,
+        "val": 2000,
+        "test": 2000,
+        "heldout_tuples": 2000,
+        "heldout_pairs": 2000,
+    }
     heldout: HeldoutParams = HeldoutParams()
     speech: SpeechParams = SpeechParams()
     n_examples: int = 8
@@ -190,26 +210,34 @@ class DataGenerationParams(StrictParams):
                     f"{_KEY}.heldout.digit_color_pairs has [{digit}, {color!r}]; the digit must be "
                     f"0..9 and the colour one of the palette's {colors}."
                 )
-        tuples = all_tuples(colors)
-        held = self.held_mask(tuples)
-        missing = missing_training_values(tuples, held, colors)
-        if missing:
+        if not self.heldout.digit_color_pairs:
             raise ValueError(
-                f"{_KEY}.heldout (mode={self.heldout.mode!r}) leaves {missing} absent from "
-                "training, so no model could learn them; hold out fewer tuples or pairs."
+                f"{_KEY}.heldout.digit_color_pairs=[] holds out no pair, so the heldout_pairs "
+                "split would be empty; name at least one, e.g. [[3, red], [7, blue]]."
             )
-        if not held.any():
+        tuples = all_tuples(colors)
+        held = self.held_out(tuples)
+        missing = missing_training_values(tuples, held.kept, colors)
+        if missing:
+            pairs = [list(p) for p in self.heldout.digit_color_pairs]
             raise ValueError(
-                f"{_KEY}.heldout (mode={self.heldout.mode!r}) holds out no tuple, so the heldout "
-                "split would be empty; raise tuple_fraction or name digit_color_pairs."
+                f"{_KEY}.heldout (digit_color_pairs={pairs}, "
+                f"tuple_fraction={self.heldout.tuple_fraction}) leaves {missing} absent from "
+                "training, so no model could learn them; hold out fewer pairs or a smaller "
+                "tuple_fraction."
+            )
+        if not held.tuples.any():
+            raise ValueError(
+                f"{_KEY}.heldout.tuple_fraction={self.heldout.tuple_fraction!r} holds out no "
+                f"tuple of the {int((~held.pairs).sum())} that show no held-out pair, so the "
+                "heldout_tuples split would be empty; raise tuple_fraction, e.g. 0.1."
             )
         return self
 
-    def held_mask(self, tuples):
-        """The held-out mask over ``tuples`` for this configuration (a pure function of it)."""
-        return heldout_mask(
+    def held_out(self, tuples) -> HeldOut:
+        """The held-out tuples of both kinds over ``tuples`` (a pure function of this config)."""
+        return held_out(
             tuples,
-            self.heldout.mode,
             tuple_fraction=self.heldout.tuple_fraction,
             digit_color_pairs=self.heldout.digit_color_pairs,
             seed=self.seed,

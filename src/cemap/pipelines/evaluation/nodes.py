@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from cemap.concepts import ATTRIBUTES
-from cemap.evaluation import scoring
+from cemap.evaluation import ladder, scoring
 from cemap.evaluation.figures import latent_projection, loss_curves
 from cemap.evaluation.judges import load_judge, save_judge, train_image_judge, train_speech_judge
 from cemap.evaluation.labels import encode_attributes, palette_of
@@ -29,6 +29,20 @@ from cemap.tracking import mlflow_metric_name
 
 Checkpoint = dict[str, Any]
 _colors = palette_of
+#: The splits with a prompt → samples grid (``prompt_grid_<split>``), in the node's output order.
+PROMPT_GRID_SPLITS = ("test", "heldout_tuples", "heldout_pairs")
+
+
+def _require_splits(metadata: pd.DataFrame) -> None:
+    """Stop before any scoring when ``metadata`` lacks a split the report needs (data made by
+    an older configuration, say)."""
+    missing = [s for s in PROMPT_GRID_SPLITS if not (metadata["split"] == s).any()]
+    if missing:
+        raise ValueError(
+            f"metadata has no rows of split(s) {missing} (it has "
+            f"{sorted(metadata['split'].unique())}); regenerate the data with "
+            "`kedro run --pipelines=data_generation` and re-run the chain."
+        )
 
 
 def _generator(joint: Checkpoint, autoencoders: dict[str, Checkpoint], params: EvaluationParams):
@@ -98,6 +112,7 @@ def generate_images_for_evaluation(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Images generated from the text and the speech of every evaluated sample, and their
     index table (``cemap.evaluation.scoring.generate_images``)."""
+    _require_splits(metadata)
     generator = _generator(joint_model, {"image": image_autoencoder}, params)
     embeddings = {"text": text_embeddings, "speech": speech_embeddings}
     return scoring.generate_images(generator, embeddings, metadata)
@@ -163,10 +178,10 @@ def measure_quality(
     text_embeddings: np.ndarray,
     metadata: pd.DataFrame,
     params: EvaluationParams,
-) -> tuple[dict[str, float], Figure, Figure]:
-    """Fréchet distance, diversity, and the prompt → samples grids of test and held-out
-    sentences (``cemap.evaluation.scoring.measure_quality``)."""
-    scores, (grid_test, grid_heldout) = scoring.measure_quality(
+) -> tuple[dict[str, float], Figure, Figure, Figure]:
+    """Fréchet distance, diversity, and the prompt → samples grids of test, held-out tuple and
+    held-out pair sentences (``cemap.evaluation.scoring.measure_quality``)."""
+    scores, grids = scoring.measure_quality(
         generated_images,
         generated_images_index,
         images,
@@ -179,7 +194,42 @@ def measure_quality(
         n_samples=params.n_samples,
         grid_prompts=params.grid_prompts,
     )
-    return scores, grid_test, grid_heldout
+    return scores, *(grids[split] for split in PROMPT_GRID_SPLITS)
+
+
+def measure_ladder(
+    joint_model: Checkpoint,
+    image_autoencoder: Checkpoint,
+    text_autoencoder: Checkpoint,
+    speech_autoencoder: Checkpoint,
+    image_judge: Checkpoint,
+    speech_judge: Checkpoint,
+    images: np.ndarray,
+    speech_features: np.ndarray,
+    image_embeddings: np.ndarray,
+    text_embeddings: np.ndarray,
+    speech_embeddings: np.ndarray,
+    metadata: pd.DataFrame,
+    coherence_metrics: dict[str, float],
+    params: EvaluationParams,
+) -> tuple[dict[str, float], Figure]:
+    """``ladder/<source>_to_<target>/<rung>/<split>/<measure>`` for every direction and split,
+    and its figure (``cemap.evaluation.ladder``)."""
+    autoencoders = {
+        "image": image_autoencoder,
+        "text": text_autoencoder,
+        "speech": speech_autoencoder,
+    }
+    metrics = ladder.measure_ladder(
+        _generator(joint_model, autoencoders, params),
+        scoring.judge_readers(load_judge(image_judge), load_judge(speech_judge), metadata),
+        {"image": images, "text": metadata["text"].tolist(), "speech": speech_features},
+        {"image": image_embeddings, "text": text_embeddings, "speech": speech_embeddings},
+        metadata,
+        coherence_metrics,
+        seed=params.seed,
+    )
+    return metrics, ladder.plot_ladder(metrics)
 
 
 def plot_latents_and_curves(
@@ -253,12 +303,19 @@ def export_image_to_speech_examples(
 
 
 # Report figures: catalog entry -> (caption, path relative to the report), in report order.
+_GRID_CAPTIONS = {
+    "test": "test",
+    "heldout_tuples": "held-out tuples: combinations never trained on",
+    "heldout_pairs": "held-out pairs: a (digit, colour) pair never trained on",
+}
 REPORT_FIGURES = {
-    "prompt_grid_test": ("Text → image prompts (test)", "figures/prompt_grid_test.png"),
-    "prompt_grid_heldout": (
-        "Text → image prompts (held-out combinations)",
-        "figures/prompt_grid_heldout.png",
-    ),
+    **{
+        f"prompt_grid_{split}": (
+            f"Text → image prompts ({_GRID_CAPTIONS.get(split, split)})",
+            f"figures/prompt_grid_{split}.png",
+        )
+        for split in PROMPT_GRID_SPLITS
+    },
     "confusion_text_to_image": (
         "Text → image confusion matrices (test)",
         "figures/confusion_text_to_image.png",
@@ -266,6 +323,10 @@ REPORT_FIGURES = {
     "latent_projection": (
         "Latent means by modality and attribute (test)",
         "figures/latent_projection.png",
+    ),
+    "ladder_figure": (
+        "Where each direction loses its points (diagnostic ladder, test)",
+        "figures/ladder.png",
     ),
     "loss_curves": ("Loss curves of every trainer", "figures/loss_curves.png"),
     "image.reconstruction_figure": (
@@ -288,13 +349,20 @@ def collect_metrics(
     coherence_metrics: dict[str, float],
     alignment_metrics: dict[str, float],
     quality_metrics: dict[str, float],
+    ladder_metrics: dict[str, float],
     run_info: dict[str, str],
     *figures: bytes,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]], str, str]:
     """Every final metric flat (for data/08_reporting/metrics.json), the same for MLflow, and
     the markdown and HTML report: ``run_info`` (run id, environment, date, configuration) as
     its header, ``figures`` (PNG bytes, in ``REPORT_FIGURES`` order) embedded in the HTML."""
-    metrics = {**judge_metrics, **coherence_metrics, **alignment_metrics, **quality_metrics}
+    metrics = {
+        **judge_metrics,
+        **coherence_metrics,
+        **alignment_metrics,
+        **quality_metrics,
+        **ladder_metrics,
+    }
     metrics = {name: float(value) for name, value in sorted(metrics.items())}
     for_mlflow = {
         mlflow_metric_name(name): {"value": value, "step": 0} for name, value in metrics.items()

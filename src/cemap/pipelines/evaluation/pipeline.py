@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from cemap.pipelines.evaluation.nodes import (
+    PROMPT_GRID_SPLITS,
     REPORT_FIGURES,
     build_cross_modal_image_model,
     collect_metrics,
@@ -10,6 +11,7 @@ from cemap.pipelines.evaluation.nodes import (
     generate_images_for_evaluation,
     judge_real_data,
     measure_alignment,
+    measure_ladder,
     measure_quality,
     plot_latents_and_curves,
     score_coherence,
@@ -76,6 +78,27 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="score_coherence",
             ),
             Node(
+                measure_ladder,
+                [
+                    "joint_model",
+                    "image.autoencoder",
+                    "text.autoencoder",
+                    "speech.autoencoder",
+                    "image_judge",
+                    "speech_judge",
+                    "images",
+                    "speech_features",
+                    "image.embeddings",
+                    "text.embeddings",
+                    "speech.embeddings",
+                    "metadata",
+                    "coherence_metrics",
+                    P,
+                ],
+                ["ladder_metrics", "ladder_figure"],
+                name="measure_ladder",
+            ),
+            Node(
                 measure_alignment,
                 [
                     "joint_model",
@@ -104,7 +127,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "metadata",
                     P,
                 ],
-                ["quality_metrics", "prompt_grid_test", "prompt_grid_heldout"],
+                ["quality_metrics", *(f"prompt_grid_{split}" for split in PROMPT_GRID_SPLITS)],
                 name="measure_quality",
             ),
             Node(
@@ -143,6 +166,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "coherence_metrics",
                     "alignment_metrics",
                     "quality_metrics",
+                    "ladder_metrics",
                     "run_info",  # filled by cemap.hooks.MlflowRunHook before the run
                     *REPORT_FIGURES,
                 ],

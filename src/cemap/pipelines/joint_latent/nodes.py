@@ -90,6 +90,10 @@ def report_alignment(
     return report
 
 
+# How the prompt grid marks a row from a held-out split.
+_HELD_OUT_LABELS = {"heldout_pairs": "held out (pairs): ", "heldout_tuples": "held out (tuples): "}
+
+
 def plot_prompt_grid(
     joint_model: dict[str, Any],
     image_autoencoder: dict[str, Any],
@@ -100,16 +104,23 @@ def plot_prompt_grid(
     """Sentences (rows) → the image from the mean of q_text, then samples drawn from it.
 
     Rows: one test sentence per template (the phrasings the model has to handle), then a
-    third of the rows from ``heldout`` (combinations never trained on), then more test.
+    third of the rows from the held-out splits — ``heldout_pairs`` (a (digit, colour) pair never
+    trained on) first, then ``heldout_tuples`` (a combination never trained on) — then more test.
     """
     n_prompts, n_samples = params.report.n_prompts, params.report.n_samples
     split = metadata["split"].to_numpy()
-    test, heldout = np.flatnonzero(split == "test"), np.flatnonzero(split == "heldout")
+    test = np.flatnonzero(split == "test")
+    pairs = np.flatnonzero(split == "heldout_pairs")
+    tuples = np.flatnonzero(split == "heldout_tuples")
     _, first_of_template = np.unique(metadata["template_id"].to_numpy()[test], return_index=True)
     firsts = test[np.sort(first_of_template)]
-    n_heldout = min(len(heldout), n_prompts // 3)
-    n_firsts = min(len(firsts), n_prompts - n_heldout)
-    rows = np.concatenate([firsts[:n_firsts], heldout[:n_heldout], np.setdiff1d(test, firsts)])
+    n_held = n_prompts // 3
+    n_pairs = min(len(pairs), n_held - n_held // 2)
+    n_tuples = min(len(tuples), n_held - n_pairs)
+    n_firsts = min(len(firsts), n_prompts - n_pairs - n_tuples)
+    rows = np.concatenate(
+        [firsts[:n_firsts], pairs[:n_pairs], tuples[:n_tuples], np.setdiff1d(test, firsts)]
+    )
     rows = rows[:n_prompts]
 
     autoencoder: nn.Module = load_autoencoder(image_autoencoder)
@@ -130,7 +141,7 @@ def plot_prompt_grid(
             axes[r, c].set_yticks([])
             if r == len(rows) - 1:
                 axes[r, c].set_xlabel(columns[c], fontsize=7)
-        label = "held out: " if split[row] != "test" else ""
+        label = _HELD_OUT_LABELS.get(split[row], "")
         axes[r, 0].set_title(f"{label}“{metadata['text'].iloc[row]}”", fontsize=7, loc="left")
     figure.suptitle(
         "text → image: each sentence (row) → the image of the mean of q(z | text), then samples",

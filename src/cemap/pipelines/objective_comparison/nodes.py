@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cemap.evaluation import scoring
+from cemap.evaluation import ladder, scoring
 from cemap.evaluation.comparison import comparison_summary, render_comparison
 from cemap.evaluation.judges import load_judge
 from cemap.joint.checkpoint import joint_checkpoint, load_joint_model
@@ -69,7 +69,16 @@ def _score(
         n_samples=evaluation.n_samples,
         grid_prompts=evaluation.grid_prompts,
     )
-    return {**coherence, **alignment, **quality}
+    readers = scoring.judge_readers(judges["image"], judges["speech"], metadata)
+    real = {
+        "image": inputs["images"],
+        "text": metadata["text"].tolist(),
+        "speech": inputs["speech"],
+    }
+    diagnostics = ladder.measure_ladder(
+        generator, readers, real, e, metadata, coherence, seed=evaluation.seed
+    )
+    return {**coherence, **alignment, **quality, **diagnostics}
 
 
 def _log_child_run(
@@ -96,6 +105,7 @@ def _log_child_run(
 def train_and_score(
     metadata: pd.DataFrame,
     images: np.ndarray,
+    speech_features: np.ndarray,
     image_embeddings: np.ndarray,
     text_embeddings: np.ndarray,
     speech_embeddings: np.ndarray,
@@ -116,6 +126,7 @@ def train_and_score(
     inputs = {
         "metadata": metadata,
         "images": images,
+        "speech": speech_features,
         "embeddings": {
             "image": image_embeddings,
             "text": text_embeddings,

@@ -12,6 +12,7 @@ from cemap.pipelines.objective_comparison.nodes import summarise_comparison, tra
 INPUTS = [
     "metadata",
     "images",
+    "speech_features",
     "image.embeddings",
     "text.embeddings",
     "speech.embeddings",
