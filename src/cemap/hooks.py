@@ -285,8 +285,10 @@ def runner_name(runner: Any) -> str:
 
 
 def _pipeline_names(run_params: Mapping[str, Any]) -> list[str]:
+    """The pipelines of the run, sorted: Kedro does not keep the order of ``--pipelines``, and
+    one command should give one run name."""
     names = run_params.get("pipeline_names") or run_params.get("pipeline_name") or ["__default__"]
-    return [names] if isinstance(names, str) else list(names)
+    return [names] if isinstance(names, str) else sorted(names)
 
 
 def _numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

@@ -23,6 +23,16 @@ def test_run_name_says_what_ran_where_and_when():
     assert run_name(["a", "b"], "local", started).startswith("a+b · local · ")
 
 
+def test_pipelines_are_named_in_one_order_whatever_order_kedro_gives():
+    from cemap.hooks import _pipeline_names
+
+    assert _pipeline_names({"pipeline_names": ["joint_latent", "embeddings"]}) == [
+        "embeddings",
+        "joint_latent",
+    ]
+    assert _pipeline_names({"pipeline_names": None}) == ["__default__"]
+
+
 def test_kedro_command_repeats_the_run_with_its_env():
     params = {
         "pipeline_names": ["joint_latent"],
