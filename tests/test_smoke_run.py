@@ -65,13 +65,15 @@ def test_metrics_cover_every_direction_and_split(smoke_evaluated_project):
         assert (
             smoke_evaluated_project / f"data/smoke/08_reporting/figures/prompt_grid_{split}.png"
         ).is_file()
+    html = (smoke_evaluated_project / "data/smoke/08_reporting/report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 8  # every figure embedded
 
 
 def test_mlflow_run_holds_params_metrics_artifacts_and_model(smoke_evaluated_project):
     client = _client(smoke_evaluated_project)
     runs = mlflow.search_runs(
         experiment_names=["cemap"],
-        filter_string="tags.mlflow.runName = 'evaluation'",
+        filter_string="tags.mlflow.runName LIKE 'evaluation · smoke · %'",
         output_format="list",
     )
     run = runs[0]
@@ -88,6 +90,24 @@ def test_mlflow_run_holds_params_metrics_artifacts_and_model(smoke_evaluated_pro
     wavs = [a.path for a in client.list_artifacts(run.info.run_id, "audio/image_to_speech")]
     assert wavs and all(path.endswith(".wav") for path in wavs)
     assert not client.search_registered_models("name = 'cemap-text-speech-to-image'")
+    embeddings_run = mlflow.search_runs(
+        experiment_names=["cemap"],
+        filter_string="tags.mlflow.runName LIKE 'embeddings+joint_latent · smoke · %'",
+        output_format="list",
+    )[0]
+    for modality in ("image", "text", "speech"):  # the README's embedding metrics
+        assert f"embeddings/{modality}/probe/mean" in embeddings_run.data.metrics
+    assert "embeddings/image/test/mse" in embeddings_run.data.metrics
+    assert "summary/probe_image_embedding" in embeddings_run.data.metrics
+    reconstructions = client.list_artifacts(
+        embeddings_run.info.run_id, "audio/speech_reconstructions"
+    )
+    assert reconstructions and all(a.path.endswith(".wav") for a in reconstructions)
+    (version,) = client.search_model_versions(f"run_id = '{run.info.run_id}'")
+    assert "Trained by run `evaluation · smoke ·" in version.description
+    assert {"data", "objective", "headline coherence"} <= set(version.tags)
+    logged = client.get_logged_model(version.model_id or version.source.removeprefix("models:/"))
+    assert any(m.key == "summary/coherence_text_to_image_test" for m in logged.metrics or [])
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
     images = np.asarray(model.predict(pd.DataFrame({"text": ["red three and blue seven"]})))
     assert images.shape == (1, 28, 56, 3) and images.dtype == np.uint8

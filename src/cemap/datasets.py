@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -103,3 +104,66 @@ class WavDataset(_FsspecFileDataset):
             subtype="PCM_16",
         )
         self._write_bytes(buffer.getvalue())
+
+
+class PngFigureDataset(_FsspecFileDataset):
+    """A matplotlib figure saved as PNG; loads the PNG bytes back.
+
+    Unlike ``matplotlib.MatplotlibDataset`` it can be read, so the report node takes the
+    figures as inputs (and embeds them) instead of pointing at files it cannot see.
+    ``save_args`` go to ``Figure.savefig`` (``dpi``, ``bbox_inches``).
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(filepath, metadata)
+        self._save_args = dict(save_args or {})
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "save_args": self._save_args}
+
+    def _load(self) -> bytes:
+        return self._read_bytes()
+
+    def _save(self, data: Any) -> None:
+        buffer = io.BytesIO()
+        data.savefig(buffer, format="png", **self._save_args)
+        self._write_bytes(buffer.getvalue())
+
+
+class RunInfoDataset(AbstractDataset):
+    """Which run this is: run id, pipelines, environment, date, configuration, command.
+
+    Nothing is stored: ``cemap.hooks.MlflowRunHook`` saves the run's facts into it before any
+    node runs, the report node loads them as its header. Without the hook (a bare runner) it
+    loads the MLflow run that is active, if any, and the time of loading.
+    """
+
+    def __init__(self, metadata: dict[str, Any] | None = None) -> None:
+        self.metadata = metadata
+        self._info: dict[str, str] | None = None
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filled": self._info is not None}
+
+    def _exists(self) -> bool:
+        return True
+
+    def _load(self) -> dict[str, str]:
+        if self._info is not None:
+            return dict(self._info)
+        import mlflow  # only here: the other datasets of this module need no tracking
+
+        run = mlflow.active_run()
+        now = datetime.now(timezone.utc)
+        return {
+            "run id": run.info.run_id if run else "(not tracked)",
+            "date": f"{now:%Y-%m-%d %H:%M} UTC",
+        }
+
+    def _save(self, data: dict[str, str]) -> None:
+        self._info = {str(k): str(v) for k, v in data.items()}

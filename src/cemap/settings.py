@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from cemap.hooks import FlatParametersHook, MissingInputsHook, ReleaseMemoryHook
+from cemap.hooks import (
+    FlatParametersHook,
+    MissingInputsHook,
+    MlflowRunHook,
+    ModelVersionCardHook,
+    ReleaseMemoryHook,
+)
 from cemap.run_checks import RunChecksHook
 from cemap.tracking import project_tracking_uri
 
@@ -17,7 +23,15 @@ CONFIG_LOADER_ARGS = {
 }
 
 # Fail before any node runs when an input another pipeline writes was never persisted;
-# log typed parameters to MLflow one key each; return freed heap memory after each node.
-HOOKS = (MissingInputsHook(), FlatParametersHook(), ReleaseMemoryHook())
-# An unknown env or --params namespace stops the run before anything else reads them.
-HOOKS += (RunChecksHook(),)
+# log typed parameters to MLflow one key each; make the MLflow run readable (name, description,
+# summary metrics) and describe the model version it registered; return freed heap memory
+# after each node. An unknown env or --params namespace stops the run before anything else
+# reads them.
+HOOKS = (
+    MissingInputsHook(),
+    FlatParametersHook(),
+    MlflowRunHook(),
+    ModelVersionCardHook(),
+    ReleaseMemoryHook(),
+    RunChecksHook(),
+)

@@ -52,7 +52,7 @@ def test_outputs_of_every_modality(embeddings_project):
         history = pd.read_csv(reporting / f"{modality}_training_history.csv")
         assert {"epoch", "train/loss", "val/loss"} <= set(history.columns)
         assert (reporting / f"{modality}_reconstructions.png").stat().st_size > 0
-    wavs = sorted((root / "08_reporting" / "embeddings" / "speech_audio").glob("*.wav"))
+    wavs = sorted((root / "08_reporting" / "embeddings" / "speech_reconstructions").glob("*.wav"))
     assert len(wavs) == 4
     audio, rate = sf.read(wavs[0])
     assert rate == 16000 and audio.ndim == 1 and len(audio) > 0

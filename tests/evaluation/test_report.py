@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from cemap.evaluation.report import render_report
+from cemap.evaluation.report import (
+    headline_markdown,
+    headline_table,
+    render_report,
+    summary_metrics,
+)
 
 METRICS = {
     "coherence/text_to_image/test/strict": 0.99,
@@ -76,3 +81,43 @@ def test_report_accepts_flat_judge_names_and_no_figures():
     markdown, html = render_report({}, {"judge/image/test/strict": 0.5}, {})
     assert "judge/image/test/strict" in markdown and "Figures" not in markdown
     assert "<table>" in html
+
+
+def test_report_opens_with_header_and_headline_and_embeds_figures():
+    png = b"\x89PNG\r\n\x1a\n fake"
+    header = {"run id": "abc123", "environment": "smoke", "configuration": "objective mvae"}
+    markdown, html = render_report(
+        METRICS, JUDGES, {"loss curves": ("figures/loss_curves.png", png)}, header=header
+    )
+    assert markdown.index("| run id | abc123 |") < markdown.index("## Strict coherence by split")
+    assert "![loss curves](figures/loss_curves.png)" in markdown
+    assert 'src="data:image/png;base64,iVBORw' in html and 'src="figures/' not in html
+    # the caption comes before its figure, so it cannot read as the next figure's title
+    assert html.index("<figcaption>loss curves") < html.index("<img")
+    assert '<table class="headline">' in html and "abc123" in html
+
+
+def test_headline_and_summary_follow_the_splits_they_are_given():
+    metrics = {
+        "coherence/text_to_image/test/strict": 0.9,
+        "coherence/text_to_image/heldout_pairs/strict": 0.8,
+        "coherence/image_to_text/test/strict": 0.3,
+        "judge/image/test/strict": 0.97,
+        "retrieval/text_to_image/test/recall_at_1": 0.5,
+        "alignment/symmetric_kl/mean/test": 12.0,
+        "embeddings/image/probe/mean": 0.93,
+    }
+    header, rows = headline_table(metrics)
+    assert header == ["direction", "test", "heldout_pairs"]
+    assert rows[0] == ["text_to_image", "90.0%", "80.0%"]
+    assert summary_metrics(metrics) == {
+        "coherence_text_to_image_test": 0.9,
+        "coherence_image_to_text_test": 0.3,
+        "coherence_text_to_image_heldout_pairs": 0.8,
+        "judge_image_test": 0.97,
+        "alignment_symmetric_kl_mean_test": 12.0,
+        "recall_at_1_text_to_image_test": 0.5,
+        "probe_image_embedding": 0.93,
+    }
+    assert "Judge accuracy (strict, real test data): image 97.0%" in headline_markdown(metrics)
+    assert headline_markdown({"judge/image/test/strict": 1.0}) == ""

@@ -46,3 +46,65 @@ def test_every_persisted_dataset_has_a_layer(viz_build):
 def test_layers_are_drawn(viz_build):
     main = json.loads((viz_build / "main").read_text())
     assert main["layers"], "kedro-viz found a cycle among the catalog's layers"
+
+
+LAYERS = [
+    "01_raw",
+    "02_intermediate",
+    "03_primary",
+    "04_feature",
+    "05_model_input",
+    "06_models",
+    "07_model_output",
+    "08_reporting",
+]
+
+
+def _layers_drawn(graph: dict) -> list[str]:
+    present = {n.get("layer") for n in graph["nodes"] if n.get("layer")}
+    return [layer for layer in graph["layers"] if layer in present]
+
+
+def test_layers_are_drawn_in_data_flow_order_in_every_view(viz_build, registered_pipelines):
+    for name in registered_pipelines:
+        graph = json.loads((viz_build / "pipelines" / name).read_text())
+        drawn = _layers_drawn(graph)
+        assert drawn, f"{name}: no layers (a cycle among them?)"
+        assert set(drawn) <= set(LAYERS), name
+        assert drawn == sorted(drawn, key=LAYERS.index), f"{name}: {drawn}"
+    default = json.loads((viz_build / "pipelines" / "__default__").read_text())
+    assert _layers_drawn(default)[:2] == ["01_raw", "03_primary"]
+
+
+def test_each_dataset_sits_in_the_layer_it_belongs_to(viz_build):
+    main = json.loads((viz_build / "main").read_text())
+    layer = {n["name"]: n.get("layer") for n in main["nodes"] if n["type"] == "data"}
+    assert layer["source_digits"] == "01_raw"
+    assert layer["metadata"] == layer["images"] == "03_primary"
+    for modality in ("image", "text", "speech"):
+        assert layer[f"{modality}.autoencoder"] == "06_models"
+        assert layer[f"{modality}.embeddings"] == "05_model_input"
+    assert layer["joint_model"] == layer["image_judge"] == "06_models"
+    assert layer["report_html"] == "08_reporting"
+
+
+def test_every_training_node_is_tagged_training(registered_pipelines):
+    training = {
+        "image.train_autoencoder",
+        "text.train_autoencoder",
+        "speech.train_autoencoder",
+        "train_joint_model",
+        "train_image_judge",
+        "train_speech_judge",
+    }
+    nodes = {n.name: n for p in registered_pipelines.values() for n in p.nodes}
+    for name in training:
+        assert "training" in nodes[name].tags, name
+    comparison = registered_pipelines["objective_comparison"].nodes
+    assert any("training" in n.tags for n in comparison)
+
+
+def test_modality_pipelines_collapse_into_namespaces(viz_build):
+    main = json.loads((viz_build / "main").read_text())
+    boxes = {n["name"] for n in main["nodes"] if n["type"] == "modularPipeline"}
+    assert {"image", "text", "speech"} <= boxes

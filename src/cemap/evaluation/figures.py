@@ -6,22 +6,40 @@ nothing needs closing, and saving renders through Agg (``fig.savefig(path)``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import is_color_like, to_rgba
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from cemap.concepts import ATTRIBUTES
 
 _LOSS_STYLES = {"train": "-", "val": "--"}
+#: Panels per row of the multi-panel figures: wide strips wrap into a grid that stays legible
+#: at the width of a report or an MLflow preview.
+PANELS_PER_ROW = 3
 
 
-def prompt_grid(prompts: Sequence[str], images: np.ndarray) -> Figure:
+def panel_grid(n_panels: int, panel_size: tuple[float, float], columns: int = PANELS_PER_ROW):
+    """A constrained-layout figure with ``n_panels`` axes in rows of ``columns``; the unused
+    cells of the last row are hidden. Returns ``(figure, axes)`` (flat, ``n_panels`` long)."""
+    columns = max(1, min(columns, n_panels))
+    rows = math.ceil(n_panels / columns)
+    fig = Figure(figsize=(panel_size[0] * columns, panel_size[1] * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, list(axes[:n_panels])
+
+
+def prompt_grid(prompts: Sequence[str], images: np.ndarray, title: str | None = None) -> Figure:
     """One row per prompt, its ``S`` generated samples side by side.
 
-    ``images`` is ``(P, S, H, W, 3) uint8``, ``P = len(prompts)``.
+    ``images`` is ``(P, S, H, W, 3) uint8``, ``P = len(prompts)``. Each row is titled with its
+    prompt, each column with its sample number; ``title`` heads the figure.
     """
     images = np.asarray(images)
     if images.ndim != 5 or len(images) != len(prompts) or len(prompts) == 0:
@@ -31,7 +49,7 @@ def prompt_grid(prompts: Sequence[str], images: np.ndarray) -> Figure:
         )
     n_prompts, n_samples, height, width, _ = images.shape
     cell = 1.2 * width / height
-    fig = Figure(figsize=(max(cell * n_samples, 4.0), 1.55 * n_prompts), layout="constrained")
+    fig = Figure(figsize=(max(cell * n_samples, 4.0), 1.55 * n_prompts + 0.5), layout="constrained")
     axes = fig.subplots(n_prompts, n_samples, squeeze=False)
     for row, (prompt, samples) in enumerate(zip(prompts, images, strict=True)):
         for col, (ax, image) in enumerate(zip(axes[row], samples, strict=True)):
@@ -39,7 +57,11 @@ def prompt_grid(prompts: Sequence[str], images: np.ndarray) -> Figure:
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:
-                ax.set_title(prompt, loc="left", fontsize=8)
+                ax.set_title(f"“{prompt}”", loc="left", fontsize=8)
+            if row == n_prompts - 1:
+                ax.set_xlabel(f"sample {col + 1}", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
     return fig
 
 
@@ -67,8 +89,7 @@ def confusion_matrices(
             [str(c) for c in range(int(max(pred[:, a].max(), target[:, a].max())) + 1)]
             for a in range(n_attributes)
         ]
-    fig = Figure(figsize=(4.2 * n_attributes, 4.2), layout="constrained")
-    axes = fig.subplots(1, n_attributes, squeeze=False)[0]
+    fig, axes = panel_grid(n_attributes, (4.2, 4.2), columns=2)
     for a, (ax, name, names) in enumerate(zip(axes, attribute_names, class_names, strict=True)):
         n = len(names)
         unknown = bool((pred[:, a] < 0).any())
@@ -104,8 +125,7 @@ def loss_curves(histories: Mapping[str, Sequence[Mapping[str, float]]]) -> Figur
     """
     if not histories:
         raise ValueError("loss_curves needs at least one history; got none.")
-    fig = Figure(figsize=(4.5 * len(histories), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(histories), squeeze=False)[0]
+    fig, axes = panel_grid(len(histories), (4.5, 3.4))
     for ax, (name, history) in zip(axes, histories.items(), strict=True):
         keys = sorted({k for row in history for k in row if k.endswith("loss") and "/" in k})
         epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
@@ -116,8 +136,10 @@ def loss_curves(histories: Mapping[str, Sequence[Mapping[str, float]]]) -> Figur
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if keys:
             ax.legend(fontsize=7)
+    fig.suptitle("Loss per epoch: train (solid) and validation (dashed)", fontsize=10)
     return fig
 
 
@@ -162,8 +184,7 @@ def latent_projection(
                 f"latent_projection: labels[{attribute!r}] has {len(values)} values; expected "
                 f"{len(blocks[0])} (one per paired sample) or {len(z)} (one per point)."
             )
-    fig = Figure(figsize=(4.2 * len(panels), 4.0), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    fig, axes = panel_grid(len(panels), (4.2, 4.0))
     markers = dict(zip(names, "os^Dvx*+", strict=False))
     for ax, (title, values) in zip(axes, panels.items(), strict=True):
         classes = sorted(set(values.tolist()), key=lambda v: (str(type(v)), v))

@@ -220,5 +220,8 @@ def measure_quality(
             features.reshape(len(rows), n_samples, -1)
         )
         shown = slice(0, grid_prompts)
-        grids[split] = prompt_grid(metadata["text"].iloc[rows[shown]].tolist(), samples[shown])
+        title = f"text → image, {split} sentences: {n_samples} samples drawn from q(z | text) each"
+        grids[split] = prompt_grid(
+            metadata["text"].iloc[rows[shown]].tolist(), samples[shown], title=title
+        )
     return scores, grids

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,9 +14,12 @@ from matplotlib.figure import Figure
 def plot_image_reconstructions(
     images: np.ndarray, reconstructions: np.ndarray, titles: Sequence[str] = ()
 ) -> Figure:
-    """Originals (top row) over reconstructions (bottom row); both ``(N, H, W, 3) uint8``."""
+    """Originals (top row) over reconstructions (bottom row); both ``(N, H, W, 3) uint8``.
+
+    Column titles (the sentences) wrap onto short lines so neighbours never overlap.
+    """
     n = len(images)
-    fig = Figure(figsize=(1.8 * n, 2.2), layout="constrained")
+    fig = Figure(figsize=(1.9 * n, 2.6), layout="constrained")
     axes = fig.subplots(2, n, squeeze=False)
     for i in range(n):
         for row, (picture, label) in enumerate(((images, "input"), (reconstructions, "output"))):
@@ -26,7 +30,7 @@ def plot_image_reconstructions(
             if i == 0:
                 ax.set_ylabel(label)
         if i < len(titles):
-            axes[0, i].set_title(titles[i], fontsize=6)
+            axes[0, i].set_title(textwrap.fill(titles[i], 18), fontsize=6.5)
     fig.suptitle("Image VAE: test images and their reconstructions")
     return fig
 

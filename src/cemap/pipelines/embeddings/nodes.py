@@ -8,7 +8,9 @@ colour labels never reach a model.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,8 @@ from cemap.torch_runtime import seed_everything, select_device
 from cemap.training import fit, predict_in_batches
 
 logger = logging.getLogger(__name__)
+
+TrainOutput = tuple[dict[str, Any], pd.DataFrame]
 
 _AUTOENCODERS: dict[str, type[nn.Module]] = {
     "image": ImageVAE,
@@ -83,6 +87,20 @@ def embed_samples(
     model = load_autoencoder(autoencoder)
     embeddings = _apply(model, model.encode, model.inputs_from(_raw(samples, model)), params)
     return embeddings.numpy().astype(np.float32)
+
+
+def trained_with_embeddings(train: Callable[..., TrainOutput]) -> Callable[..., Any]:
+    """``train`` (samples, …, metadata, params) -> (checkpoint, history), followed by
+    :func:`embed_samples` of every sample with the model it trained: (checkpoint, history,
+    embeddings). The wrapper keeps ``train``'s name and signature (Kedro validates the typed
+    parameters from it)."""
+
+    @functools.wraps(train)
+    def node_function(*args: Any) -> tuple[dict[str, Any], Any, np.ndarray]:
+        checkpoint, history = train(*args)
+        return checkpoint, history, embed_samples(checkpoint, args[0], args[-1])
+
+    return node_function
 
 
 def measure_reconstruction(

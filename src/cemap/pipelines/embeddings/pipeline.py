@@ -1,9 +1,12 @@
 """embeddings pipeline: one unsupervised autoencoder per modality, from one template.
 
 Each modality gets the same nodes under its namespace (``image.*``, ``text.*``, ``speech.*``):
-train -> checkpoint + history, then embeddings of every sample, test reconstruction metrics,
-linear probes of the test embeddings (labels judge, never train) and a reconstruction figure. Only the training node differs per modality (which model to build);
-speech adds Griffin-Lim audio examples.
+train -> checkpoint, history and the embedding of every sample (one node: the embeddings come
+from the model it just trained, so the checkpoint in the ``models`` layer never feeds the
+``model_input`` embeddings through the catalog — kedro-viz's layers would cycle through the joint
+model), then test reconstruction metrics, linear probes of the test embeddings (labels judge,
+never train) and a reconstruction figure. Only the training node differs per modality (which
+model to build); speech adds Griffin-Lim audio examples.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from collections.abc import Callable
 from kedro.pipeline import Node, Pipeline
 
 from cemap.pipelines.embeddings.nodes import (
-    embed_samples,
     measure_reconstruction,
     plot_reconstructions,
     probe_embeddings,
@@ -21,6 +23,7 @@ from cemap.pipelines.embeddings.nodes import (
     train_image_autoencoder,
     train_speech_autoencoder,
     train_text_autoencoder,
+    trained_with_embeddings,
 )
 
 # modality -> (its raw data set in the catalog, the node that trains its autoencoder, what
@@ -37,16 +40,11 @@ def _autoencoder_pipeline(modality: str) -> Pipeline:
     template = Pipeline(
         [
             Node(
-                train,
+                trained_with_embeddings(train),
                 ["samples", *extra, "metadata", "params:embeddings"],
-                ["autoencoder", "training_history"],
+                ["autoencoder", "training_history", "embeddings"],
                 name="train_autoencoder",
-            ),
-            Node(
-                embed_samples,
-                ["autoencoder", "samples", "params:embeddings"],
-                "embeddings",
-                name="embed_samples",
+                tags=["training"],
             ),
             Node(
                 measure_reconstruction,

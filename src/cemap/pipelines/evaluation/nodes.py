@@ -302,15 +302,60 @@ def export_image_to_speech_examples(
     }
 
 
+# Report figures: catalog entry -> (caption, path relative to the report), in report order.
+_GRID_CAPTIONS = {
+    "test": "test",
+    "heldout_tuples": "held-out tuples: combinations never trained on",
+    "heldout_pairs": "held-out pairs: a (digit, colour) pair never trained on",
+}
+REPORT_FIGURES = {
+    **{
+        f"prompt_grid_{split}": (
+            f"Text → image prompts ({_GRID_CAPTIONS.get(split, split)})",
+            f"figures/prompt_grid_{split}.png",
+        )
+        for split in PROMPT_GRID_SPLITS
+    },
+    "confusion_text_to_image": (
+        "Text → image confusion matrices (test)",
+        "figures/confusion_text_to_image.png",
+    ),
+    "latent_projection": (
+        "Latent means by modality and attribute (test)",
+        "figures/latent_projection.png",
+    ),
+    "ladder_figure": (
+        "Where each direction loses its points (diagnostic ladder, test)",
+        "figures/ladder.png",
+    ),
+    "loss_curves": ("Loss curves of every trainer", "figures/loss_curves.png"),
+    "image.reconstruction_figure": (
+        "Image autoencoder: test images and reconstructions",
+        "embeddings/image_reconstructions.png",
+    ),
+    "text.reconstruction_figure": (
+        "Text autoencoder: test sentences and reconstructions",
+        "embeddings/text_reconstructions.png",
+    ),
+    "speech.reconstruction_figure": (
+        "Speech autoencoder: test log-mels and reconstructions",
+        "embeddings/speech_reconstructions.png",
+    ),
+}
+
+
 def collect_metrics(
     judge_metrics: dict[str, float],
     coherence_metrics: dict[str, float],
     alignment_metrics: dict[str, float],
     quality_metrics: dict[str, float],
     ladder_metrics: dict[str, float],
+    run_info: dict[str, str],
+    *figures: bytes,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]], str, str]:
     """Every final metric flat (for data/08_reporting/metrics.json), the same for MLflow, and
-    the markdown and HTML report."""
+    the markdown and HTML report: ``run_info`` (run id, environment, date, configuration) as
+    its header, ``figures`` (PNG bytes, in ``REPORT_FIGURES`` order) embedded in the HTML."""
     metrics = {
         **judge_metrics,
         **coherence_metrics,
@@ -323,20 +368,11 @@ def collect_metrics(
         mlflow_metric_name(name): {"value": value, "step": 0} for name, value in metrics.items()
     }
     others = {k: v for k, v in metrics.items() if not k.startswith("judge/")}
-    figures = {
-        "Text → image prompts (test)": "figures/prompt_grid_test.png",
-        "Text → image prompts (held-out tuples: combinations never trained on)": (
-            "figures/prompt_grid_heldout_tuples.png"
-        ),
-        "Text → image prompts (held-out pairs: a (digit, colour) pair never trained on)": (
-            "figures/prompt_grid_heldout_pairs.png"
-        ),
-        "Text → image confusion matrices (test)": "figures/confusion_text_to_image.png",
-        "Latent means by modality and attribute (test)": "figures/latent_projection.png",
-        "Where each direction loses its points (diagnostic ladder, test)": "figures/ladder.png",
-        "Loss curves": "figures/loss_curves.png",
+    refs = {
+        caption: (path, png)
+        for (caption, path), png in zip(REPORT_FIGURES.values(), figures, strict=True)
     }
-    markdown, html = render_report(others, judge_metrics, figures)
+    markdown, html = render_report(others, judge_metrics, refs, header=run_info)
     return metrics, for_mlflow, markdown, html
 
 

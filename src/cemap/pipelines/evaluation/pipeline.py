@@ -4,6 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from cemap.pipelines.evaluation.nodes import (
     PROMPT_GRID_SPLITS,
+    REPORT_FIGURES,
     build_cross_modal_image_model,
     collect_metrics,
     export_image_to_speech_examples,
@@ -166,6 +167,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "alignment_metrics",
                     "quality_metrics",
                     "ladder_metrics",
+                    "run_info",  # filled by cemap.hooks.MlflowRunHook before the run
+                    *REPORT_FIGURES,
                 ],
                 ["evaluation_metrics", "mlflow_metrics", "report_markdown", "report_html"],
                 name="collect_metrics",

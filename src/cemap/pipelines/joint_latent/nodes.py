@@ -133,11 +133,18 @@ def plot_prompt_grid(
 
     figure = Figure(figsize=(1.6 * (n_samples + 1), 1.0 * len(rows) + 0.4), layout="constrained")
     axes = figure.subplots(len(rows), n_samples + 1, squeeze=False)
+    columns = ["mean", *(f"sample {s + 1}" for s in range(n_samples))]
     for r, row in enumerate(rows):
         for c, image in enumerate([means[r], *samples[r]]):
             axes[r, c].imshow(image)
-            axes[r, c].set_axis_off()
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if r == len(rows) - 1:
+                axes[r, c].set_xlabel(columns[c], fontsize=7)
         label = _HELD_OUT_LABELS.get(split[row], "")
-        axes[r, 0].set_title(label + metadata["text"].iloc[row], fontsize=7, loc="left")
-    figure.suptitle("text → image: mean of q_text (left), samples (right)", fontsize=8)
+        axes[r, 0].set_title(f"{label}“{metadata['text'].iloc[row]}”", fontsize=7, loc="left")
+    figure.suptitle(
+        "text → image: each sentence (row) → the image of the mean of q(z | text), then samples",
+        fontsize=8,
+    )
     return figure

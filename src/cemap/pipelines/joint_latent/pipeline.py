@@ -20,6 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["metadata", *EMBEDDINGS, "params:joint_latent"],
                 ["joint_model", "joint_history"],
                 name="train_joint_model",
+                tags=["training"],
             ),
             Node(
                 encode_latent_means,
