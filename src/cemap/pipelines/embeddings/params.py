@@ -40,7 +40,7 @@ class TextParams(StrictParams):
     embedding_dim: int = Field(64, ge=1)
     word_dim: int = Field(32, ge=1)
     hidden_dim: int = Field(128, ge=1)
-    noise_std: float = Field(0.05, ge=0, description="embedding noise while training")
+    noise_std: float = Field(0.3, ge=0, description="embedding noise while training")
     training: TrainingParams = TrainingParams()
 
     def autoencoder_config(self) -> TextAutoencoderConfig:
