@@ -8,7 +8,6 @@ in place (same size) is caught by its checksum and rendered again.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 from pathlib import Path
@@ -23,6 +22,7 @@ from cemap.speech import Utterance, google_tts, render_speech
 from cemap.speech import piper as piper_module
 from cemap.speech.cache import ClipCache, encode_wav
 from tests.conftest import PROJECT_ROOT, run_kedro
+from tests.robustness.conftest import tree_hashes
 
 PARAMS_FILE = PROJECT_ROOT / "conf/base/parameters_data_generation.yml"
 BASE = yaml.safe_load(PARAMS_FILE.read_text())["data_generation"]
@@ -34,12 +34,7 @@ def _validate(**speech) -> DataGenerationParams:
 
 
 def _hashes(project: Path) -> dict[str, str]:
-    root = project / "data"
-    return {
-        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
+    return tree_hashes(project / "data")
 
 
 # -- before any node runs: a real `kedro run` -------------------------------------------------
