@@ -60,8 +60,11 @@ def spread_table(runs: Mapping[int, Mapping[str, float]], caption: str = "") -> 
     if not runs:
         raise ValueError("no run to tabulate; give at least one seed.")
     seeds = list(runs)
+    # A split is a column when any direction is scored on it (unseen_voices: speech sources).
     splits = [
-        s for s in EVALUATION_SPLITS if any(metric(DIRECTIONS[0], s) in r for r in runs.values())
+        s
+        for s in EVALUATION_SPLITS
+        if any(metric(d, s) in r for d in DIRECTIONS for r in runs.values())
     ]
 
     def values(direction, split) -> list[float]:

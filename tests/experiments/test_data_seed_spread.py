@@ -32,7 +32,13 @@ def _rows(table: str, heading: str) -> dict[str, list[str]]:
 
 
 def _metrics(value: float) -> dict[str, float]:
-    return {spread.metric(d, s): value for d in DIRECTIONS for s in EVALUATION_SPLITS}
+    # unseen_voices is scored for speech sources only, as in a real run
+    return {
+        spread.metric(d, s): value
+        for d in DIRECTIONS
+        for s in EVALUATION_SPLITS
+        if s != "unseen_voices" or d[0] == "speech"
+    }
 
 
 def test_table_is_mean_and_sample_std_per_direction_and_split_then_every_seed():
@@ -40,14 +46,17 @@ def test_table_is_mean_and_sample_std_per_direction_and_split_then_every_seed():
     runs[42][spread.metric(("text", "image"), "heldout_pairs")] = 0.1
     table = spread.spread_table(runs)
     head = table.split("## Per seed")[0]
-    assert "| direction | test | heldout_tuples | heldout_pairs |" in head
+    assert "| direction | test | heldout_tuples | heldout_pairs | unseen_voices |" in head
     rows = _rows(table, "# Strict coherence over data seeds (%)")
     assert list(rows) == ARROWS
-    assert rows["image→text"] == ["70.0 ± 20.0"] * 3  # sample std of 50, 70, 90
+    assert rows["image→text"] == ["70.0 ± 20.0"] * 3 + ["—"]  # sample std of 50, 70, 90
+    assert rows["speech→text"] == ["70.0 ± 20.0"] * 4
     assert rows["text→image"][2] == "50.0 ± 40.0"  # 50, 10, 90
     per_seed = _rows(table, "## Per seed (%)")
     assert list(per_seed) == ARROWS
-    assert per_seed["text→image"][-3:] == ["50.0", "10.0", "90.0"]
+    pairs = EVALUATION_SPLITS.index("heldout_pairs") * 3  # three seeds per split
+    assert per_seed["text→image"][pairs : pairs + 3] == ["50.0", "10.0", "90.0"]
+    assert per_seed["text→image"][-3:] == ["—"] * 3  # unseen_voices: speech sources only
 
 
 def test_one_seed_has_no_spread_and_no_run_is_an_error():
