@@ -719,8 +719,8 @@ def check_mlflow(
             nodes = tuple(sorted(ast.literal_eval(run.data.tags.get("node_names", "()"))))
         except (ValueError, SyntaxError):
             nodes = ()
-        if not nodes:  # a task that runs a whole pipeline: its run is named after it
-            nodes = steps_by_name.get(run.info.run_name, ())
+        if not nodes:  # a whole-pipeline task: its run is named "<pipeline> · <env> · <date>"
+            nodes = steps_by_name.get(run.info.run_name.split(" · ", 1)[0], ())
         if nodes not in expected:
             report.problems.append(f"MLflow run {run.info.run_id} ({node}) matches no task")
         seen.add(nodes)
