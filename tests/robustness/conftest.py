@@ -12,7 +12,7 @@ import mlflow
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.conftest import make_project_copy
+from tests.conftest import make_project_copy, run_kedro
 
 #: One line of Kedro's rich traceback; a clean error shows none of them.
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", "─ Traceback ")
@@ -38,7 +38,12 @@ def copy_smoke_project(source: Path, destination: Path) -> Path:
 def robust_project(smoke_evaluated_project, tmp_path_factory) -> Path:
     """A copy of the evaluated smoke project that the robustness tests run Kedro in. Tests
     that damage a file put it back; the rest must leave every file as it was."""
-    return copy_smoke_project(smoke_evaluated_project, tmp_path_factory.mktemp("robust") / "p")
+    project = copy_smoke_project(smoke_evaluated_project, tmp_path_factory.mktemp("robust") / "p")
+    # The shared smoke project's clip cache may hold clips other tests rendered with other
+    # settings; the cache tests compare against exactly what this configuration renders.
+    shutil.rmtree(project / "data" / "smoke" / "02_intermediate" / "tts_cache")
+    run_kedro(project, "run", "--env", "smoke", "--pipelines=data_generation")
+    return project
 
 
 def kedro_run(project: Path, *args: str) -> Result:
