@@ -6,7 +6,7 @@ encoded for conditional generation (``posterior``, ``translate``). All of them u
 encoders q_m(z | e_m) and decoders p_m(e_m | z), the same optimiser and budget; they differ in
 the few lines below:
 
-- ``proxy_variable`` (the paper, DESIGN.md §4): one proxy latent per modality, distance
+- ``proxy_variable`` (the paper, docs/design.md §4): one proxy latent per modality, distance
   constraint between the posteriors;
 - ``jmvae_kl`` (Suzuki et al. 2016): a joint encoder q(z | all), its ELBO, plus
   α·Σ_m KL(q(z | all) ‖ q_m(z | e_m)) so each modality can be encoded alone;
