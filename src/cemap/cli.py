@@ -98,14 +98,49 @@ def kfp() -> None:
     """Kubeflow Pipelines (KFP v2): compile Kedro pipelines to a pipeline YAML, or rehearse a run here."""
 
 
-def _env_vars(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
-    pairs = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"'{item}' is not NAME=VALUE.", ctx=ctx, param=param)
-        pairs[name.strip()] = value
-    return pairs
+def _name_value_pairs(example: str = ""):
+    """A click callback: repeated ``NAME=VALUE`` options as a dict; ``example`` ends the error."""
+
+    def parse(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+        pairs = {}
+        for item in values:
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise click.BadParameter(
+                    f"'{item}' is not NAME=VALUE{example}.", ctx=ctx, param=param
+                )
+            pairs[name.strip()] = value
+        return pairs
+
+    return parse
+
+
+_env_vars = _name_value_pairs()
+_build_args = _name_value_pairs(
+    " (e.g. BASE=cemap-base:bookworm, or TORCH_INDEX_URL= for an empty value)"
+)
+
+
+def _pipelines_option(what: str):
+    return click.option(
+        "--pipelines",
+        "-p",
+        "pipeline_names",
+        default="__default__",
+        show_default=True,
+        callback=split_string,
+        help=f"Comma-separated registered pipelines to {what}.",
+    )
+
+
+def _group_by_option(task: str):
+    return click.option(
+        "--group-by",
+        type=click.Choice(GROUP_BY_CHOICES),
+        default="node",
+        show_default=True,
+        help=f"One {task} per Kedro node, or per registered pipeline.",
+    )
 
 
 def _kedro_params(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, dict]:
@@ -114,15 +149,7 @@ def _kedro_params(ctx: click.Context, param: click.Parameter, value: str) -> tup
 
 
 @kfp.command("compile")
-@click.option(
-    "--pipelines",
-    "-p",
-    "pipeline_names",
-    default="__default__",
-    show_default=True,
-    callback=split_string,
-    help="Comma-separated registered pipelines to compile.",
-)
+@_pipelines_option("compile")
 @click.option(
     "--image", required=True, help="Container image with this project installed (Dockerfile)."
 )
@@ -141,13 +168,7 @@ def _kedro_params(ctx: click.Context, param: click.Parameter, value: str) -> tup
     show_default=True,
     help="Kedro env every task runs with; its catalog must persist every hand-off between tasks.",
 )
-@click.option(
-    "--group-by",
-    type=click.Choice(GROUP_BY_CHOICES),
-    default="node",
-    show_default=True,
-    help="One task per Kedro node, or per registered pipeline.",
-)
+@_group_by_option("task")
 @click.option(
     "--gpu-nodes",
     default="training",
@@ -270,31 +291,8 @@ def compile_(
         )
 
 
-def _build_args(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
-    pairs = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(
-                f"'{item}' is not NAME=VALUE (e.g. BASE=cemap-base:bookworm, or "
-                f"TORCH_INDEX_URL= for an empty value).",
-                ctx=ctx,
-                param=param,
-            )
-        pairs[name.strip()] = value
-    return pairs
-
-
 @kfp.command("rehearse")
-@click.option(
-    "--pipelines",
-    "-p",
-    "pipeline_names",
-    default="__default__",
-    show_default=True,
-    callback=split_string,
-    help="Comma-separated registered pipelines to compile and run.",
-)
+@_pipelines_option("compile and run")
 @click.option(
     "--size",
     type=click.Choice(["smoke", "full"]),
@@ -303,13 +301,7 @@ def _build_args(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     help="smoke: conf/smoke's parameter files as every task's --params (minutes); "
     "full: the cloud env's parameters as they are.",
 )
-@click.option(
-    "--group-by",
-    type=click.Choice(GROUP_BY_CHOICES),
-    default="node",
-    show_default=True,
-    help="One task (container) per Kedro node, or per registered pipeline.",
-)
+@_group_by_option("task (container)")
 @click.option(
     "--image", default="cemap:rehearsal", show_default=True, help="Image tag to build and run."
 )
