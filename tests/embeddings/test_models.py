@@ -157,6 +157,27 @@ def test_speech_waveform(synthetic_data):
     assert SPEC.to_waveform(x[0], n_iter=2).shape == (hop * (speech.shape[2] - 1),)
 
 
+def test_speech_code_noise_only_while_training(synthetic_data):
+    _, _, speech = synthetic_data
+    x = SpeechAutoencoder.inputs_from(speech[:16])
+    torch.manual_seed(0)
+    clean = SpeechAutoencoder.from_training_data(
+        SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8), speech
+    )
+    noisy = SpeechAutoencoder.from_training_data(
+        SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8, noise_std=1.0), speech
+    )
+    noisy.load_state_dict(clean.state_dict())
+    clean.train()
+    noisy.train()
+    assert clean.loss(x)["loss"] == clean.loss(x)["loss"]  # no noise at 0: deterministic
+    assert noisy.loss(x)["loss"] != noisy.loss(x)["loss"]
+    clean.eval()
+    noisy.eval()
+    assert torch.equal(noisy.loss(x)["loss"], clean.loss(x)["loss"])  # none when evaluating
+    assert torch.equal(noisy.encode(x), clean.encode(x))
+
+
 def test_speech_autoencoder_refuses_features_its_spec_does_not_describe(synthetic_data):
     _, _, speech = synthetic_data  # (N, 64, 16)
     other = SpeechAutoencoderConfig(spec=LogMelSpec(n_mels=64, n_frames=160), channels=8)

@@ -41,6 +41,9 @@ class SpeechAutoencoderConfig:
     channels: int = 64
     # A frame is voiced when its loudest mel bin is this far (natural log) above silence.
     voiced_threshold: float = 5.0
+    # Gaussian noise added to the content code while training the decoder (0: none), so it
+    # learns to read codes near, not on, a clip's — as the joint model's generated ones are.
+    noise_std: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.spec, Mapping):  # rebuilt from a checkpoint
@@ -182,7 +185,10 @@ class SpeechAutoencoder(nn.Module):
 
     def loss(self, log_mel: torch.Tensor) -> dict[str, torch.Tensor]:
         content = (self.content(log_mel) - self.mean) / self.std
-        return {"loss": F.mse_loss(self.decoder(self.encoder(content)), content)}
+        code = self.encoder(content)
+        if self.training and self.config.noise_std > 0:
+            code = code + self.config.noise_std * torch.randn_like(code)
+        return {"loss": F.mse_loss(self.decoder(code), content)}
 
     @staticmethod
     def reconstruction_metrics(

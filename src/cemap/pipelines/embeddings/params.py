@@ -64,6 +64,7 @@ class SpeechParams(StrictParams):
     channels: int = Field(64, ge=1)
     content_frames: int = Field(96, ge=8, multiple_of=8, description="voiced part stretched to")
     voiced_threshold: float = Field(5.0, gt=0, description="log-mel above silence = voiced")
+    noise_std: float = Field(0.0, ge=0, description="content-code noise while training")
     audio: AudioParams = AudioParams()
     training: TrainingParams = TrainingParams()
 
@@ -75,6 +76,7 @@ class SpeechParams(StrictParams):
             channels=self.channels,
             content_frames=self.content_frames,
             voiced_threshold=self.voiced_threshold,
+            noise_std=self.noise_std,
         )
 
 
