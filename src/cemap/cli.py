@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.cli.utils import CONTEXT_SETTINGS, _split_params, split_string
 from kedro.framework.startup import ProjectMetadata
 
+import cemap.notices  # noqa: F401  (library notices off the console)
 from cemap.errors import UserInputError, user_error_in
 from cemap.kubeflow.plan import GROUP_BY_CHOICES
 
@@ -64,6 +64,11 @@ def _run(verbose: bool, **options: Any) -> Any:
             check_pipelines(names, pipelines.keys())
     except UserInputError as exc:
         raise click.ClickException(str(exc)) from None
+    # Kedro logs each typed-parameter error before raising it; the message below says it once.
+    validator_log = logging.getLogger("kedro.validation.parameter_validator")
+    level = validator_log.level
+    if not verbose:
+        validator_log.setLevel(logging.CRITICAL)
     try:
         return kedro_run.callback(**options)
     except Exception as exc:
@@ -74,6 +79,8 @@ def _run(verbose: bool, **options: Any) -> Any:
         raise click.ClickException(
             f"{user_error}\n(Run again with --verbose for the traceback.)"
         ) from None
+    finally:
+        validator_log.setLevel(level)
 
 
 run = click.Command(
@@ -369,23 +376,20 @@ def rehearse(
     project_path = metadata.project_path if isinstance(metadata, ProjectMetadata) else Path.cwd()
     started = time.monotonic()
     try:
-        with warnings.catch_warnings():
-            # Kedro's own OmegaConf deprecation notes, not the user's
-            warnings.filterwarnings("ignore", "register_new_resolver", UserWarning)
-            report = run_rehearsal(
-                project_path,
-                pipeline_names=pipeline_names,
-                size=size,
-                group_by=group_by,
-                image=image,
-                build=build,
-                build_args=build_args,
-                wheelhouse=wheelhouse.resolve() if wheelhouse else None,
-                task_env=task_env,
-                workdir=workdir,
-                verbose=verbose,
-                echo=click.echo,
-            )
+        report = run_rehearsal(
+            project_path,
+            pipeline_names=pipeline_names,
+            size=size,
+            group_by=group_by,
+            image=image,
+            build=build,
+            build_args=build_args,
+            wheelhouse=wheelhouse.resolve() if wheelhouse else None,
+            task_env=task_env,
+            workdir=workdir,
+            verbose=verbose,
+            echo=click.echo,
+        )
     except RehearsalError as exc:
         raise click.ClickException(f"Rehearsal failed: {exc}") from exc
     click.secho(
@@ -561,10 +565,8 @@ def _data_root(project: Path, env: str | None) -> str:
         check_env(env, project / "conf")
     except UnknownEnvError as exc:
         raise GenerationError(str(exc)) from None
-    with warnings.catch_warnings():  # Kedro's own OmegaConf deprecation notes, not the user's
-        warnings.filterwarnings("ignore", "register_new_resolver", UserWarning)
-        loader = OmegaConfigLoader(str(project / "conf"), env=env, **CONFIG_LOADER_ARGS)
-        return str(loader["globals"].get("data_root", "data"))
+    loader = OmegaConfigLoader(str(project / "conf"), env=env, **CONFIG_LOADER_ARGS)
+    return str(loader["globals"].get("data_root", "data"))
 
 
 def console() -> click.Group:

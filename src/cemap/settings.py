@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+# First: its warning filters must be in place before the libraries below are imported.
+import cemap.notices  # noqa: F401
 from cemap.hooks import (
     FlatParametersHook,
     MissingInputsHook,

@@ -10,6 +10,7 @@ from cemap.run_checks import (
     check_runtime_params,
     configured_namespaces,
 )
+from tests.conftest import run_kedro
 from tests.robustness.conftest import TRACEBACK_MARKERS, assert_clean_error, kedro_run, tree_hashes
 
 VERBOSE_HINT = "--verbose"
@@ -121,6 +122,26 @@ def test_typed_parameter_errors_name_the_key_and_value(unchanged, params, fragme
     )
     assert VERBOSE_HINT in output
     assert "Running node" not in output
+
+
+def test_the_console_shows_the_message_once_without_library_notices(unchanged):
+    """What a user sees, in a real process: the message once, and none of the libraries'
+    deprecation notices (cemap.notices) or Kedro's own log line of the same error."""
+    result = run_kedro(
+        unchanged,
+        "run",
+        "--env",
+        "smoke",
+        "--params",
+        "data_generation.sizes.train=-5",
+        check=False,
+    )
+    console = result.stdout + result.stderr
+    assert result.returncode == 1, console[-3000:]
+    assert console.count("every split size must be > 0") == 1, console[-3000:]
+    assert "register_new_resolver" not in console
+    assert "dataset names contain" not in console
+    assert not any(marker in console for marker in TRACEBACK_MARKERS)
 
 
 def test_verbose_keeps_the_traceback(unchanged):
