@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -18,7 +21,7 @@ from cemap.speech import (
     check_backend_available,
     render_speech,
 )
-from cemap.speech.espeak import get_engine
+from cemap.speech.espeak import _sigint_deferred, get_engine
 from cemap.speech.rendering import TRIM_MARGIN_S, TRIM_THRESHOLD, render_clip, trim_silence
 
 SHORT = "red three"
@@ -151,3 +154,31 @@ def test_unknown_backend_names_value_and_choices(tmp_path):
         render_speech([Utterance(MEDIUM, "en-us", 175, 50)], "festival", tmp_path)
     with pytest.raises(ValueError, match="'festival'"):
         check_backend_available("festival")
+
+
+def test_ctrl_c_during_synthesis_is_raised_not_swallowed():
+    """SIGINT lands while eSpeak NG synthesises (often inside the ctypes callback, which
+    swallows exceptions): it must still stop the caller, and leave Python's handler in place."""
+    engine = get_engine()
+    long_text = "red three and blue seven on the left and on the right " * 5
+    timer = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            engine.synthesize(long_text, "en-us", 175, 50)
+    timer.join()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # The engine still renders whole clips afterwards.
+    again = engine.synthesize("red three and blue seven", "en-us", 175, 50)
+    assert np.array_equal(again, engine.synthesize("red three and blue seven", "en-us", 175, 50))
+
+
+def test_a_signal_during_the_deferred_block_is_raised_when_it_ends():
+    finished = []
+    with pytest.raises(KeyboardInterrupt), _sigint_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler has run: it recorded the signal, raised nothing
+        finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

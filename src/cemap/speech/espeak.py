@@ -20,9 +20,12 @@ and are refused.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import logging
+import os
+import signal
 import struct
 import threading
 import weakref
@@ -335,9 +338,9 @@ class EspeakEngine:
 
     # -- synthesis --------------------------------------------------------------------
     def _collect(self, wav, num_samples: int, events) -> int:
-        # Ctrl-C usually lands in this callback, and ctypes swallows an exception raised here:
-        # keep it, stop the synthesis (1 = abort) and raise it once espeak_Synth returns, so an
-        # interrupted clip is never taken for a whole one.
+        # ctypes swallows an exception raised in this callback: keep it, stop the synthesis
+        # (1 = abort) and raise it once espeak_Synth returns, so a failed clip is never taken
+        # for a whole one. Ctrl-C does not reach here (_sigint_deferred).
         try:
             if num_samples > 0 and wav:
                 self._samples.append(ctypes.string_at(wav, num_samples * 2))
@@ -369,9 +372,10 @@ class EspeakEngine:
         self._lib.espeak_SetParameter(_ESPEAK_PITCH, int(pitch), 0)
         encoded = text.encode("utf-8") + b"\0"
         self._samples, self._interrupted = [], None
-        status = self._lib.espeak_Synth(
-            encoded, len(encoded), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None
-        )
+        with _sigint_deferred():
+            status = self._lib.espeak_Synth(
+                encoded, len(encoded), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None
+            )
         samples, self._samples = self._samples, []
         if self._interrupted is not None:
             error, self._interrupted = self._interrupted, None
@@ -381,6 +385,33 @@ class EspeakEngine:
         if not samples:
             return np.zeros(0, dtype=np.int16)
         return np.concatenate([np.frombuffer(block, dtype="<i2") for block in samples])
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Ctrl-C during the block is acted on when the block ends, not inside it.
+
+    Python runs a signal's handler at the next bytecode of the main thread — during
+    espeak_Synth, inside the ctypes callback, where ctypes prints and swallows the
+    KeyboardInterrupt, even at the callback's first instruction, before any ``try``. Here the
+    handler only records the signal; the previous handler gets it once the block ends (by
+    default: KeyboardInterrupt). Off the main thread, where no handler can be set, it does
+    nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous == signal.SIG_DFL:
+                os.kill(os.getpid(), signal.SIGINT)
 
 
 _engine: EspeakEngine | None = None
