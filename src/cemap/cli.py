@@ -240,8 +240,7 @@ def compile_(
     from cemap.kubeflow.plan import MemoryHandoffError
     from cemap.kubeflow.project import compile_project_pipeline
 
-    metadata = ctx.obj
-    project_path = metadata.project_path if isinstance(metadata, ProjectMetadata) else Path.cwd()
+    project_path = _project_path(ctx, None)
     params_text, runtime_params = params
     if mlflow_tracking_uri:
         env_vars = {"MLFLOW_TRACKING_URI": mlflow_tracking_uri, **env_vars}
@@ -372,8 +371,7 @@ def rehearse(
     from cemap.kubeflow.rehearsal import RehearsalError
     from cemap.kubeflow.rehearsal import rehearse as run_rehearsal
 
-    metadata = ctx.obj
-    project_path = metadata.project_path if isinstance(metadata, ProjectMetadata) else Path.cwd()
+    project_path = _project_path(ctx, None)
     started = time.monotonic()
     try:
         report = run_rehearsal(
