@@ -21,6 +21,7 @@ from cemap.models import (
     save_autoencoder,
 )
 from cemap.models.speech_autoencoder import unstretch_time
+from cemap.speech.augmentation import LogMelAugmentation
 from cemap.speech.features import LogMelSpec
 from cemap.training import TrainConfig, fit
 from tests.embeddings.conftest import SILENCE
@@ -176,6 +177,87 @@ def test_speech_code_noise_only_while_training(synthetic_data):
     noisy.eval()
     assert torch.equal(noisy.loss(x)["loss"], clean.loss(x)["loss"])  # none when evaluating
     assert torch.equal(noisy.encode(x), clean.encode(x))
+
+
+ROBUST = LogMelAugmentation(warp=(0.85, 1.15), gain_db=6, snr_db=(10, 30), freq_masks=1)
+
+
+def test_utterance_norm_makes_the_code_blind_to_a_clip_wide_spectral_tilt(synthetic_data):
+    _, _, speech = synthetic_data
+    torch.manual_seed(0)
+    config = SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8, utterance_norm=True)
+    model = SpeechAutoencoder.from_training_data(config, speech).eval()
+    x = model.inputs_from(speech[:8])
+    tilt = torch.linspace(-0.5, 0.5, x.shape[1])[None, :, None]  # another voice's envelope
+    np.testing.assert_allclose(model.encode(x + tilt), model.encode(x), atol=1e-4)
+    plain = SpeechAutoencoder.from_training_data(
+        SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8), speech
+    ).eval()
+    assert not torch.allclose(plain.encode(x + tilt), plain.encode(x), atol=1e-3)
+    # It speaks with the training set's average voice, learnt from the data.
+    assert model.voice.abs().max() > 1 and torch.equal(plain.voice, torch.zeros_like(plain.voice))
+    assert model.decode(model.encode(x)).shape == x.shape
+
+
+def test_speech_augmentation_and_invariance_only_while_training(synthetic_data):
+    _, _, speech = synthetic_data
+    x = SpeechAutoencoder.inputs_from(speech[:16])
+    torch.manual_seed(0)
+    config = SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8, utterance_norm=True)
+    clean = SpeechAutoencoder.from_training_data(config, speech)
+    robust = SpeechAutoencoder.from_training_data(
+        SpeechAutoencoderConfig(**{**vars(config), "augmentation": ROBUST, "invariance": 0.5}),
+        speech,
+    )
+    robust.load_state_dict(clean.state_dict())
+    robust.train()
+    torch.manual_seed(1)
+    terms = robust.loss(x)
+    assert set(terms) == {"loss", "reconstruction", "invariance"}
+    assert terms["invariance"] > 0
+    torch.testing.assert_close(terms["loss"], terms["reconstruction"] + 0.5 * terms["invariance"])
+    torch.manual_seed(1)
+    assert torch.equal(robust.loss(x)["loss"], terms["loss"])  # seeded
+    clean.train()
+    assert set(clean.loss(x)) == {"loss", "reconstruction"}
+    robust.eval()
+    clean.eval()
+    assert torch.equal(robust.loss(x)["loss"], clean.loss(x)["loss"])  # clean clips when evaluating
+    assert torch.equal(robust.encode(x), clean.encode(x))
+
+
+def test_speech_invariance_without_augmentation_is_refused():
+    with pytest.raises(ValueError, match="invariance=1.0 .*needs an augmentation"):
+        SpeechAutoencoderConfig(invariance=1.0)
+
+
+def test_a_speech_checkpoint_from_before_utterance_norm_still_loads(synthetic_data):
+    _, _, speech = synthetic_data
+    model = SpeechAutoencoder.from_training_data(
+        SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8), speech
+    ).eval()
+    checkpoint = save_autoencoder(model)
+    del checkpoint["state_dict"]["voice"]
+    for key in ("utterance_norm", "augmentation", "invariance"):
+        del checkpoint["config"][key]
+    loaded = load_autoencoder(checkpoint)
+    x = model.inputs_from(speech[:4])
+    assert torch.equal(loaded.encode(x), model.encode(x))
+    assert torch.equal(loaded.decode(loaded.encode(x)), model.decode(model.encode(x)))
+
+
+def test_a_robust_speech_checkpoint_keeps_its_augmentation(synthetic_data, tmp_path):
+    _, _, speech = synthetic_data
+    config = SpeechAutoencoderConfig(
+        spec=SPEC, channels=8, latent_dim=8, utterance_norm=True, augmentation=ROBUST
+    )
+    model = SpeechAutoencoder.from_training_data(config, speech).eval()
+    dataset = TorchCheckpointDataset(filepath=str(tmp_path / "speech.pt"))
+    dataset.save(save_autoencoder(model))
+    loaded = load_autoencoder(dataset.load())
+    assert loaded.config.augmentation == ROBUST and loaded.config.utterance_norm
+    x = model.inputs_from(speech[:4])
+    assert torch.equal(loaded.encode(x), model.encode(x))
 
 
 def test_speech_autoencoder_refuses_features_its_spec_does_not_describe(synthetic_data):

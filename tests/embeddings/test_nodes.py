@@ -203,6 +203,22 @@ def test_bad_parameters_are_rejected():
         EmbeddingsParams.model_validate({"device": "tpu"})
     with pytest.raises(ValidationError, match="epoch"):
         EmbeddingsParams.model_validate({"text": {"training": {"epoch": 3}}})
+    with pytest.raises(
+        ValidationError, match="invariance=1.0 .*needs embeddings.speech.augmentation"
+    ):
+        EmbeddingsParams.model_validate({"speech": {"invariance": 1.0}})
+    with pytest.raises(ValidationError, match="probability"):
+        EmbeddingsParams.model_validate({"speech": {"augmentation": {"probability": 2}}})
+
+
+def test_the_speech_augmentation_parameters_build_the_models_augmentation():
+    speech = {"utterance_norm": True, "invariance": 0.5}
+    speech["augmentation"] = {"warp": [0.9, 1.1], "snr_db": [10, 30], "time_masks": 2}
+    params = EmbeddingsParams.model_validate({"speech": speech})
+    config = params.speech.autoencoder_config(SPEC)
+    assert config.utterance_norm and config.invariance == 0.5
+    assert config.augmentation.warp == (0.9, 1.1) and config.augmentation.snr_db == (10, 30)
+    assert config.augmentation.time_masks == 2 and config.augmentation.probability == 0.5
 
 
 def test_kedro_validates_the_typed_parameters_before_running():

@@ -12,6 +12,18 @@ weights):
     e = [W flatten(conv(c_std)),  log(L / T)]                 (the embedding, latent_dim)
     x_hat = unstretch(deconv(e[:-1]) * std + mean, L = T exp(e[-1])), silence after L
     loss = mean((deconv(e[:-1]) - c_std)^2)
+
+Speaker robustness, all without labels and all optional (``SpeechAutoencoderConfig``):
+
+- ``utterance_norm``: each clip's own per-bin mean over its voiced frames (its voice's spectral
+  envelope, loudness and channel) is subtracted before the standardisation, so the code keeps
+  what changes within the clip; the decoder speaks with the training set's average envelope
+  (the ``voice`` buffer).
+- ``augmentation``: the encoder reads a perturbed copy of the clip
+  (:class:`cemap.speech.augmentation.LogMelAugmentation`: vocal-tract warp, gain, noise,
+  reverberation, SpecAugment masks) and the decoder must still give the clean content back;
+- ``invariance``: weight of the distance between the codes of the perturbed and the clean clip,
+  relative to the codes' spread, so that who speaks moves the code as little as possible.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cemap.speech.augmentation import LogMelAugmentation
 from cemap.speech.features import LogMelSpec
 
 _DOWNSAMPLING = 8  # three stride-2 convolutions
@@ -44,10 +57,25 @@ class SpeechAutoencoderConfig:
     # Gaussian noise added to the content code while training the decoder (0: none), so it
     # learns to read codes near, not on, a clip's — as the joint model's generated ones are.
     noise_std: float = 0.0
+    # Speaker robustness (module docstring): per-utterance normalisation, denoising from
+    # perturbed clips, and the weight of the perturbed-clean code distance.
+    utterance_norm: bool = False
+    augmentation: LogMelAugmentation | None = None
+    invariance: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.spec, Mapping):  # rebuilt from a checkpoint
             self.spec = LogMelSpec.from_dict(self.spec)
+        if isinstance(self.augmentation, Mapping):
+            self.augmentation = LogMelAugmentation.from_dict(dict(self.augmentation))
+        if self.invariance < 0:
+            raise ValueError(f"SpeechAutoencoder needs invariance >= 0; got {self.invariance}.")
+        if self.invariance > 0 and self.augmentation is None:
+            raise ValueError(
+                f"SpeechAutoencoder invariance={self.invariance} compares the codes of a clip "
+                f"and of its perturbed copy, so it needs an augmentation; set one, or "
+                f"invariance: 0."
+            )
 
     @property
     def n_mels(self) -> int:
@@ -118,8 +146,15 @@ class SpeechAutoencoder(nn.Module):
         self.silence = config.spec.silence
         self.register_buffer("mean", torch.zeros(config.n_mels, 1))
         self.register_buffer("std", torch.ones(config.n_mels, 1))
+        # The average voice (per-bin mean of a clip) the decoder speaks with (utterance_norm).
+        self.register_buffer("voice", torch.zeros(config.n_mels, 1))
         self.encoder = SpeechEncoder(config)
         self.decoder = SpeechDecoder(config)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        # Checkpoints from before utterance_norm have no voice buffer; theirs is zero.
+        state_dict.setdefault(prefix + "voice", torch.zeros_like(self.voice))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @classmethod
     def from_training_data(
@@ -138,15 +173,19 @@ class SpeechAutoencoder(nn.Module):
         # add ~1 GB of temporaries to the training node's peak.
         total = torch.zeros(n_mels, dtype=torch.float64)
         squares = torch.zeros(n_mels, dtype=torch.float64)
+        voices = torch.zeros(n_mels, dtype=torch.float64)
         for start in range(0, len(features), _STATISTICS_CHUNK):
             chunk = np.asarray(features[start : start + _STATISTICS_CHUNK], dtype=np.float32)
-            content = model.content(torch.from_numpy(chunk)).double()
+            raw = model.content(torch.from_numpy(chunk)).double()
+            content = model.normalise(raw)
+            voices += (raw - content).mean(dim=2).sum(dim=0)
             total += content.sum(dim=(0, 2))
             squares += content.pow(2).sum(dim=(0, 2))
         count = len(features) * config.content_frames
         mean = total / count
         variance = (squares - count * mean.pow(2)) / max(count - 1, 1)
         model.mean.copy_(mean.float()[:, None])
+        model.voice.copy_((voices / len(features)).float()[:, None])
         model.std.copy_(variance.clamp_min(0).sqrt().float().clamp_min(1e-3)[:, None])
         return model
 
@@ -165,17 +204,27 @@ class SpeechAutoencoder(nn.Module):
         """The voiced part of ``(N, n_mels, T)`` log-mel stretched to ``(N, n_mels, K)``."""
         return stretch_time(log_mel, self.voiced_frames(log_mel), self.config.content_frames)
 
+    def normalise(self, content: torch.Tensor) -> torch.Tensor:
+        """``content`` less each clip's per-bin mean (``utterance_norm``), else unchanged."""
+        if not self.config.utterance_norm:
+            return content
+        return content - content.mean(dim=2, keepdim=True)
+
+    def standardised(self, content: torch.Tensor) -> torch.Tensor:
+        """What the encoder reads and the decoder gives back: normalised, standardised content."""
+        return (self.normalise(content) - self.mean) / self.std
+
     def encode(self, log_mel: torch.Tensor) -> torch.Tensor:
         """``(N, n_mels, T)`` log-mel -> embeddings ``(N, latent_dim)``; the last is log(L / T)."""
         lengths = self.voiced_frames(log_mel)
         content = stretch_time(log_mel, lengths, self.config.content_frames)
-        code = self.encoder((content - self.mean) / self.std)
+        code = self.encoder(self.standardised(content))
         duration = torch.log(lengths.to(code.dtype) / self.config.n_frames)
         return torch.cat([code, duration[:, None]], dim=1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Embeddings ``(N, latent_dim)`` -> log-mel ``(N, n_mels, T)`` in the input's units."""
-        content = self.decoder(z[:, :-1]) * self.std + self.mean
+        content = self.decoder(z[:, :-1]) * self.std + self.mean + self.voice
         lengths = (self.config.n_frames * z[:, -1].exp()).round().clamp(2, self.config.n_frames)
         return unstretch_time(content, lengths.long(), self.config.n_frames, self.silence)
 
@@ -184,11 +233,33 @@ class SpeechAutoencoder(nn.Module):
         return self.decode(self.encode(log_mel))
 
     def loss(self, log_mel: torch.Tensor) -> dict[str, torch.Tensor]:
-        content = (self.content(log_mel) - self.mean) / self.std
-        code = self.encoder(content)
+        raw = self.content(log_mel)
+        target = self.standardised(raw)
+        augmentation = self.config.augmentation
+        if self.training and augmentation is not None:
+            spec = self.config.spec
+            perturbed = augmentation(raw, sample_rate=spec.sample_rate, hop_length=spec.hop_length)
+            code = self.encoder(self.standardised(perturbed))
+        else:
+            code = self.encoder(target)
+        terms = {}
+        if self.training and self.config.invariance > 0:
+            clean = self.encoder(target)
+            spread = clean.detach().var(dim=0).mean().clamp_min(1e-6)
+            terms["invariance"] = (code - clean).pow(2).mean() / spread
         if self.training and self.config.noise_std > 0:
             code = code + self.config.noise_std * torch.randn_like(code)
-        return {"loss": F.mse_loss(self.decoder(code), content)}
+        terms["reconstruction"] = F.mse_loss(self.decoder(code), target)
+        terms["loss"] = terms["reconstruction"] + self.config.invariance * terms.get(
+            "invariance", 0.0
+        )
+        return terms
+
+    def decoder_loss(self, z: torch.Tensor, log_mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """How far the decoding of embeddings ``z`` is from the clips ``log_mel``, in the units
+        of :meth:`loss` (standardised content); the decoder adaptation trains on it."""
+        target = self.standardised(self.content(log_mel))
+        return {"loss": F.mse_loss(self.decoder(z[:, :-1]), target)}
 
     @staticmethod
     def reconstruction_metrics(

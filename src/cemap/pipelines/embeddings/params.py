@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cemap.models import (
     ImageVAEConfig,
@@ -12,6 +12,7 @@ from cemap.models import (
     TextAutoencoderConfig,
 )
 from cemap.pipelines.params import Device, StrictParams, TrainingBudget
+from cemap.speech.augmentation import LogMelAugmentation
 from cemap.speech.features import LogMelSpec
 from cemap.training import TrainConfig
 
@@ -59,14 +60,44 @@ class AudioParams(StrictParams):
     griffin_lim_iterations: int = Field(32, ge=1)
 
 
+class AugmentationParams(StrictParams):
+    """Perturbations of the clips the speech encoder reads (``LogMelAugmentation``)."""
+
+    warp: tuple[float, float] = Field((1.0, 1.0), description="vocal-tract length factor range")
+    gain_db: float = Field(0.0, ge=0, description="loudness change, +/- dB")
+    snr_db: tuple[float, float] | None = Field(None, description="added-noise SNR range, dB")
+    reverb: tuple[float, float] = Field((0.0, 0.0), description="reverberation time range, s")
+    freq_masks: int = Field(0, ge=0)
+    freq_mask_width: int = Field(8, ge=0, description="mels")
+    time_masks: int = Field(0, ge=0)
+    time_mask_width: int = Field(8, ge=0, description="content frames")
+    probability: float = Field(0.5, ge=0, le=1, description="of each perturbation, per clip")
+
+    def augmentation(self) -> LogMelAugmentation:
+        return LogMelAugmentation(**self.model_dump())
+
+
 class SpeechParams(StrictParams):
     latent_dim: int = Field(64, ge=2, description="content dimensions + 1 for the duration")
     channels: int = Field(64, ge=1)
     content_frames: int = Field(96, ge=8, multiple_of=8, description="voiced part stretched to")
     voiced_threshold: float = Field(5.0, gt=0, description="log-mel above silence = voiced")
     noise_std: float = Field(0.0, ge=0, description="content-code noise while training")
+    utterance_norm: bool = Field(False, description="subtract each clip's per-bin mean")
+    augmentation: AugmentationParams | None = Field(None, description="null: clean clips only")
+    invariance: float = Field(0.0, ge=0, description="weight of the perturbed-clean code gap")
     audio: AudioParams = AudioParams()
     training: TrainingParams = TrainingParams()
+
+    @model_validator(mode="after")
+    def _invariance_needs_augmentation(self) -> SpeechParams:
+        if self.invariance > 0 and self.augmentation is None:
+            raise ValueError(
+                f"embeddings.speech.invariance={self.invariance} compares the codes of a clip "
+                "and its perturbed copy, so it needs embeddings.speech.augmentation; set one, "
+                "or invariance: 0."
+            )
+        return self
 
     def autoencoder_config(self, spec: LogMelSpec) -> SpeechAutoencoderConfig:
         """The autoencoder for features computed with ``spec`` (the data's ``speech_spec``)."""
@@ -77,6 +108,9 @@ class SpeechParams(StrictParams):
             content_frames=self.content_frames,
             voiced_threshold=self.voiced_threshold,
             noise_std=self.noise_std,
+            utterance_norm=self.utterance_norm,
+            augmentation=None if self.augmentation is None else self.augmentation.augmentation(),
+            invariance=self.invariance,
         )
 
 
