@@ -63,9 +63,12 @@ OUTPUT_BATCH = 64
 def local_model_paths(
     project_path: str | os.PathLike[str] = ".", data_root: str = "data"
 ) -> dict[str, Path]:
-    """Where ``kedro run`` keeps the trained models: ``{"joint": path, "image": path, ...}``."""
+    """Where ``kedro run`` keeps the trained models: ``{"joint": path, "image": path, ...}``;
+    speech is the autoencoder whose decoder was adapted to the joint model (joint_latent)."""
     paths = {m: autoencoder_path(m, project_path, data_root) for m in MODALITIES}
-    return {"joint": Path(project_path) / data_root / "06_models" / "joint_model.pt", **paths}
+    models = Path(project_path) / data_root / "06_models"
+    paths["speech"] = models / "speech_generation_autoencoder.pt"
+    return {"joint": models / "joint_model.pt", **paths}
 
 
 def load_local_generator(

@@ -18,12 +18,21 @@ from cemap.concepts import ATTRIBUTES
 from cemap.hooks import missing_inputs_message
 from cemap.joint import JointConfig, load_joint_model
 from cemap.joint.synthetic import synthetic_paired_embeddings
-from cemap.models import ImageVAE, ImageVAEConfig, save_autoencoder
+from cemap.models import (
+    ImageVAE,
+    ImageVAEConfig,
+    SpeechAutoencoder,
+    SpeechAutoencoderConfig,
+    load_autoencoder,
+    save_autoencoder,
+)
 from cemap.pipelines.joint_latent import create_pipeline
 from cemap.pipelines.joint_latent.params import JointLatentParams, JointModelParams
+from cemap.speech.features import LogMelSpec
 from tests.conftest import PROJECT_ROOT, make_project_copy, run_kedro
 
 DIMS = {"image": 12, "text": 8, "speech": 12}
+SPEECH_SPEC = LogMelSpec(n_mels=64, n_frames=16)
 SPLITS = {"train": 240, "val": 60, "test": 60, "heldout_tuples": 10, "heldout_pairs": 10}
 
 
@@ -41,15 +50,23 @@ def _inputs() -> dict[str, object]:
     )
     torch.manual_seed(0)
     image_autoencoder = ImageVAE(ImageVAEConfig(latent_dim=DIMS["image"], channels=4))
+    speech_features = np.random.default_rng(0).normal(-6, 3, (n, 64, 16)).astype(np.float32)
+    speech_autoencoder = SpeechAutoencoder.from_training_data(
+        SpeechAutoencoderConfig(spec=SPEECH_SPEC, latent_dim=DIMS["speech"], channels=4),
+        speech_features,
+    )
     params = {
         "model": {"latent_dim": 4, "hidden_dim": 16},
         "training": {"epochs": 2, "batch_size": 64, "progress": False},
+        "decoder_adaptation": {"training": {"epochs": 2, "batch_size": 64}},
         "report": {"probe_max_train": 100, "n_prompts": 3, "n_samples": 2},
     }
     return {
         "metadata": metadata,
         **{f"{m}.embeddings": e for m, e in embeddings.items()},
         "image.autoencoder": save_autoencoder(image_autoencoder),
+        "speech.autoencoder": save_autoencoder(speech_autoencoder),
+        "speech_features": speech_features,
         "params:joint_latent": JointLatentParams.model_validate(params),
     }
 
@@ -77,6 +94,12 @@ def test_pipeline_runs_on_an_in_memory_catalog(tmp_path):
     for m in DIMS:
         means = catalog.load(f"{m}.latent_means")
         assert means.shape == (n, 4) and means.dtype == np.float32
+    # The speech decoder adapted to this joint model: same encoder, another decoder.
+    original = load_autoencoder(inputs["speech.autoencoder"])
+    adapted = load_autoencoder(catalog.load("speech.generation_autoencoder"))
+    assert len(catalog.load("speech_adaptation_history")) == 2
+    for name, value in original.state_dict().items():
+        assert torch.equal(adapted.state_dict()[name], value) != name.startswith("decoder.")
     report = catalog.load("joint_alignment_report")
     for family in ("probe/image", "probe/text", "probe/speech", "probe/text_to_image"):
         assert {f"{family}/{a}" for a in ATTRIBUTES} | {f"{family}/mean"} <= set(report)

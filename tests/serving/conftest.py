@@ -64,6 +64,8 @@ def write_checkpoints(checkpoints: dict[str, dict], models: Path) -> None:
     torch.save(checkpoints["joint"], models / "joint_model.pt")
     for modality in DIMS:
         torch.save(checkpoints[modality], models / f"{modality}_autoencoder.pt")
+    # joint_latent's speech autoencoder with the decoder adapted to the joint model
+    torch.save(checkpoints["speech"], models / "speech_generation_autoencoder.pt")
 
 
 @pytest.fixture(scope="session")

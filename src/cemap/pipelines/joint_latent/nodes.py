@@ -13,6 +13,7 @@ from torch import nn
 from cemap.concepts import ATTRIBUTES
 from cemap.evaluation.alignment import alignment_report
 from cemap.joint import joint_checkpoint, load_joint_model, training
+from cemap.joint.adaptation import adapt_checkpoint
 from cemap.joint.generation import ConditionalGenerator
 from cemap.joint.training import checked_embeddings
 from cemap.models import load_autoencoder
@@ -48,6 +49,39 @@ def train_joint_model(
         result.samples_per_second,
     )
     return joint_checkpoint(result.model), result.history
+
+
+def adapt_speech_decoder(
+    joint_model: dict[str, Any],
+    speech_autoencoder: dict[str, Any],
+    speech_features: np.ndarray,
+    metadata: pd.DataFrame,
+    image_embeddings: np.ndarray,
+    text_embeddings: np.ndarray,
+    speech_embeddings: np.ndarray,
+    params: JointLatentParams,
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """The speech autoencoder whose decoder reads the joint model's speech embeddings
+    (``cemap.joint.adaptation``): what every →speech generation uses. (checkpoint, history)"""
+    sources = params.decoder_adaptation.sources
+    checkpoint, history = adapt_checkpoint(
+        joint_model,
+        speech_autoencoder,
+        speech_features,
+        metadata["split"].to_numpy(),
+        _embeddings(metadata, image_embeddings, text_embeddings, speech_embeddings),
+        sources,
+        params.adaptation_train_config(),
+    )
+    if history:
+        best = int(np.argmin([row["val/loss"] for row in history])) + 1
+        logger.info(
+            "speech decoder adapted to the joint model (from %s): best epoch %d of %d",
+            ", ".join(sources),
+            best,
+            len(history),
+        )
+    return checkpoint, history
 
 
 def encode_latent_means(

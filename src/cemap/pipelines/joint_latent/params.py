@@ -67,6 +67,27 @@ class TrainingParams(TrainingBudget):
         )
 
 
+class AdaptationTraining(TrainingBudget):
+    epochs: int = Field(20, ge=1)
+
+
+class DecoderAdaptationParams(StrictParams):
+    """The speech decoder fine-tuned on the joint model's translations (``cemap.joint.adaptation``)."""
+
+    sources: list[Literal["image", "text", "speech"]] = Field(
+        default_factory=lambda: ["image", "text", "speech"],
+        description="translations into speech from these modalities; [] = the decoder as trained",
+    )
+    training: AdaptationTraining = AdaptationTraining()
+
+    @field_validator("sources")
+    @classmethod
+    def _once_each(cls, sources: list[str]) -> list[str]:
+        if len(set(sources)) != len(sources):
+            raise ValueError(f"{_KEY}.decoder_adaptation.sources={sources} lists a modality twice.")
+        return sources
+
+
 class ReportParams(StrictParams):
     probe_max_train: int = Field(3000, ge=10)  # training rows of each linear probe (subsampled)
     n_prompts: int = Field(6, ge=1)  # rows of the prompt grid: test sentences
@@ -76,4 +97,15 @@ class ReportParams(StrictParams):
 class JointLatentParams(StrictParams):
     model: JointModelParams = JointModelParams()
     training: TrainingParams = TrainingParams()
+    decoder_adaptation: DecoderAdaptationParams = DecoderAdaptationParams()
     report: ReportParams = ReportParams()
+
+    def adaptation_train_config(self) -> TrainConfig:
+        """``fit`` settings of the decoder adaptation: its budget, the joint model's device and seed."""
+        return self.decoder_adaptation.training.train_config(
+            "speech decoder adaptation",
+            device=self.training.device,
+            seed=self.training.seed,
+            progress=self.training.progress,
+            mixed_precision=self.training.mixed_precision,
+        )

@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from cemap.pipelines.joint_latent.nodes import (
+    adapt_speech_decoder,
     encode_latent_means,
     plot_prompt_grid,
     report_alignment,
@@ -20,6 +21,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["metadata", *EMBEDDINGS, "params:joint_latent"],
                 ["joint_model", "joint_history"],
                 name="train_joint_model",
+                tags=["training"],
+            ),
+            Node(
+                adapt_speech_decoder,
+                [
+                    "joint_model",
+                    "speech.autoencoder",
+                    "speech_features",
+                    "metadata",
+                    *EMBEDDINGS,
+                    "params:joint_latent",
+                ],
+                ["speech.generation_autoencoder", "speech_adaptation_history"],
+                name="adapt_speech_decoder",
                 tags=["training"],
             ),
             Node(

@@ -22,6 +22,7 @@ import torch
 from cemap.evaluation import ladder, scoring
 from cemap.evaluation.comparison import comparison_summary, render_comparison
 from cemap.evaluation.judges import load_judge
+from cemap.joint.adaptation import adapt_checkpoint
 from cemap.joint.checkpoint import joint_checkpoint, load_joint_model
 from cemap.joint.generation import ConditionalGenerator
 from cemap.joint.objectives import OBJECTIVES
@@ -149,13 +150,25 @@ def train_and_score(
             params.training.joint_train_config(),
         )
         joint, history = joint_checkpoint(result.model), result.history
+        # Every objective decodes speech as the default run does: through a decoder adapted
+        # to its own joint model.
+        speech, _ = adapt_checkpoint(
+            joint,
+            speech_autoencoder,
+            speech_features,
+            metadata["split"].to_numpy(),
+            inputs["embeddings"],
+            params.decoder_adaptation.sources,
+            params.adaptation_train_config(),
+        )
+        run_inputs = {**inputs, "autoencoders": {**inputs["autoencoders"], "speech": speech}}
         val_losses = [row["val/loss"] for row in history]
         metrics = {
             "seed": float(seed),
             "train/seconds": float(sum(row["seconds"] for row in history)),
             "train/epochs": float(len(history)),
             "train/best_epoch": float(np.argmin(val_losses) + 1),
-            **_score(joint, inputs, evaluation),
+            **_score(joint, run_inputs, evaluation),
         }
         logger.info(
             "objective comparison %s seed %d: text→image strict %.3f (test), %.0f s training",
