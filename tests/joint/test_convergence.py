@@ -38,6 +38,7 @@ def trained():
         epsilon=0.2,
         dual_lr=0.05,
     )
+    torch.manual_seed(0)  # the initial weights, whatever ran before in this process
     model = JointEmbeddingModel(config)
     model.fit_normalizers(*tensors(train))
     result = fit(
