@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cemap.speech.augmentation import LogMelAugmentation
-from cemap.speech.features import LogMelSpec
+from cemap.speech.features import LogMelSpec, interpolate_last_axis
 
 _DOWNSAMPLING = 8  # three stride-2 convolutions
 _STATISTICS_CHUNK = 1024  # clips per step of the standardisation statistics
@@ -273,20 +273,10 @@ class SpeechAutoencoder(nn.Module):
         return self.config.spec.to_waveform(log_mel, n_iter)
 
 
-def _interpolate(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """``x (N, C, T)`` read at fractional frame ``positions (N, S)`` by linear interpolation."""
-    low = positions.floor().long().clamp(0, x.shape[2] - 1)
-    high = (low + 1).clamp(max=x.shape[2] - 1)
-    weight = (positions - low)[:, None, :].to(x.dtype)
-    index = low[:, None, :].expand(-1, x.shape[1], -1)
-    x_low = x.gather(2, index)
-    return x_low + weight * (x.gather(2, high[:, None, :].expand_as(index)) - x_low)
-
-
 def stretch_time(x: torch.Tensor, lengths: torch.Tensor, size: int) -> torch.Tensor:
     """The first ``lengths[i]`` frames of each ``x[i]`` (``(N, C, T)``) resampled to ``size``."""
     steps = torch.linspace(0, 1, size, device=x.device, dtype=torch.float64)
-    return _interpolate(x, steps[None] * (lengths[:, None] - 1))
+    return interpolate_last_axis(x, steps[None] * (lengths[:, None] - 1))
 
 
 def unstretch_time(
@@ -295,5 +285,5 @@ def unstretch_time(
     """``c (N, C, K)`` resampled to ``lengths[i]`` frames, then ``fill`` up to ``n_frames``."""
     frames = torch.arange(n_frames, device=c.device, dtype=torch.float64)[None]
     positions = (frames / (lengths[:, None] - 1) * (c.shape[2] - 1)).clamp(max=c.shape[2] - 1)
-    out = _interpolate(c, positions)
+    out = interpolate_last_axis(c, positions)
     return out.masked_fill((frames >= lengths[:, None])[:, None, :], fill)

@@ -30,6 +30,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from cemap.speech.features import interpolate_last_axis
+
 
 @dataclass(frozen=True)
 class LogMelAugmentation:
@@ -96,8 +98,8 @@ class LogMelAugmentation:
         x = log_mel
         n, n_mels, n_frames = x.shape
 
-        def uniform(low: float, high: float, size: tuple[int, ...] = (n,)) -> torch.Tensor:
-            u = torch.rand(size, generator=generator, device=x.device, dtype=x.dtype)
+        def uniform(low: float, high: float) -> torch.Tensor:  # (N,): one draw per clip
+            u = torch.rand((n,), generator=generator, device=x.device, dtype=x.dtype)
             return low + (high - low) * u
 
         def chosen() -> torch.Tensor:  # (N,) bool: the clips this perturbation touches
@@ -171,10 +173,4 @@ def _warp_frequencies(
     step = top / (n_mels + 1)
     source = hertz(centres)[None] / factor.double().cpu()[:, None]  # (N, n_mels) in Hz
     position = (mel(source) / step - 1).clamp(0, n_mels - 1).to(log_mel.device)
-    low = position.floor().long().clamp(max=n_mels - 1)
-    high = (low + 1).clamp(max=n_mels - 1)
-    weight = (position - low).to(log_mel.dtype)[:, :, None]
-    index = low[:, :, None].expand_as(log_mel)
-    x_low = log_mel.gather(1, index)
-    x_high = log_mel.gather(1, high[:, :, None].expand_as(log_mel))
-    return x_low + weight * (x_high - x_low)
+    return interpolate_last_axis(log_mel.transpose(1, 2), position).transpose(1, 2)

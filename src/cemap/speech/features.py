@@ -21,9 +21,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 #: Clips per batch; bounds memory at a few tens of MB.
 _BATCH = 64
@@ -197,3 +200,15 @@ def resample_to(waveform: np.ndarray, from_rate: int, to_rate: int) -> np.ndarra
 def resampled_length(num_samples: int, from_rate: int, to_rate: int) -> int:
     """Length of a clip of ``num_samples`` after :func:`resample_to`."""
     return math.ceil(num_samples * to_rate / from_rate)
+
+
+def interpolate_last_axis(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``x (N, C, T)`` read at fractional positions ``(N, S)`` along its last axis by linear
+    interpolation: ``(N, C, S)``. Time stretching (frames) and frequency warping (mel bins,
+    with the mel axis last) both resample this way."""
+    low = positions.floor().long().clamp(0, x.shape[2] - 1)
+    high = (low + 1).clamp(max=x.shape[2] - 1)
+    weight = (positions - low)[:, None, :].to(x.dtype)
+    index = low[:, None, :].expand(-1, x.shape[1], -1)
+    x_low = x.gather(2, index)
+    return x_low + weight * (x.gather(2, high[:, None, :].expand_as(index)) - x_low)
