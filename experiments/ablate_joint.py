@@ -78,6 +78,7 @@ def run_variant(overrides, embeddings, labels, split, args) -> dict[str, float]:
     config = JointConfig(
         embedding_dims={m: e.shape[1] for m, e in embeddings.items()},
         hidden_dim=args.hidden_dim,
+        latent_dim=args.latent_dim,
         **overrides,
     )
     seed_everything(0)  # every variant starts from weights drawn with the same seed
@@ -126,6 +127,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)  # the pipeline's budget
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--hidden-dim", type=int, default=256)
+    parser.add_argument("--latent-dim", type=int, default=128)
     parser.add_argument("--probe-train", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--data-root", type=Path, default=Path("data"))
@@ -134,7 +136,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     embeddings, labels, split, source = load(args.data_root)
     print(f"data: {source}; dims { ({m: e.shape[1] for m, e in embeddings.items()}) }")
-    print(f"budget: {args.epochs} epochs, patience {args.patience}, hidden {args.hidden_dim}")
+    print(
+        f"budget: {args.epochs} epochs, patience {args.patience}, hidden {args.hidden_dim}, latent {args.latent_dim}"
+    )
     columns = ["variant", "text→image", "speech→image", "z_text", "z_image", "D (own)", "W₂²"]
     columns += ["sym KL", "best/ran", "s"]
     print("| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")

@@ -17,7 +17,7 @@ _KEY = "joint_latent"
 class JointModelParams(StrictParams):
     """Fields of ``cemap.joint.JointConfig`` (the embedding widths come from the data)."""
 
-    latent_dim: int = Field(16, ge=1)
+    latent_dim: int = Field(128, ge=1)
     hidden_dim: int = Field(256, ge=1)
     objective: Literal["proxy_variable", "jmvae_kl", "mvae", "mmvae", "regression"] = (
         "proxy_variable"
