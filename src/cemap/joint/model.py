@@ -31,7 +31,7 @@ class JointConfig:
     """
 
     embedding_dims: dict[str, int]
-    latent_dim: int = 16
+    latent_dim: int = 128
     hidden_dim: int = 256
     objective: str = "proxy_variable"  # proxy_variable | jmvae_kl | mvae | mmvae | regression
     beta: float = 0.5  # weight of KL(q ‖ N(0, I)) in every latent objective
