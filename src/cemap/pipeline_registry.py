@@ -17,5 +17,9 @@ def register_pipelines() -> dict[str, Pipeline]:
         pipeline but the opt-in ones (``OPT_IN``).
     """
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(p for name, p in pipelines.items() if name not in OPT_IN)
+    # `kedro run --pipelines=<name>` loads only the named pipelines: with only opt-in ones the
+    # sum is over nothing, and must still be a (empty) Pipeline.
+    pipelines["__default__"] = sum(
+        (p for name, p in pipelines.items() if name not in OPT_IN), Pipeline([])
+    )
     return pipelines

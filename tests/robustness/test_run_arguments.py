@@ -85,6 +85,25 @@ def test_unknown_params_namespace_is_an_error_before_any_node(unchanged, params,
     assert "Running node" not in output
 
 
+def test_params_of_an_opt_in_pipeline_run_alone_are_checked(unchanged):
+    """Kedro loads only the pipelines named by --pipelines; the default pipeline is then an
+    empty one, and the parameter checks still run."""
+    output = assert_clean_error(
+        kedro_run(
+            unchanged,
+            "--env",
+            "smoke",
+            "--pipelines=objective_comparison",
+            "--params",
+            "objective_comparison.seedz=[0]",
+        ),
+        1,
+        "seedz",
+    )
+    assert "AttributeError" not in output
+    assert "Running node" not in output
+
+
 def test_known_namespace_from_a_conf_file_only_is_allowed(robust_project):
     from kedro.config import OmegaConfigLoader
 
