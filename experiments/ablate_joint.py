@@ -126,8 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=40)  # the pipeline's budget
     parser.add_argument("--patience", type=int, default=5)
-    parser.add_argument("--hidden-dim", type=int, default=256)
-    parser.add_argument("--latent-dim", type=int, default=128)
+    parser.add_argument("--hidden-dim", type=int, default=JointConfig.hidden_dim)
+    parser.add_argument("--latent-dim", type=int, default=JointConfig.latent_dim)
     parser.add_argument("--probe-train", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--data-root", type=Path, default=Path("data"))
