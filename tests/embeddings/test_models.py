@@ -46,7 +46,8 @@ def _models(synthetic_data):
         ),
         "speech": (
             SpeechAutoencoder.from_training_data(
-                SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8), speech
+                SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8, speaker_dim=4),
+                speech,
             ),
             speech,
         ),
@@ -228,19 +229,59 @@ def test_speech_augmentation_and_invariance_only_while_training(synthetic_data):
     assert torch.equal(robust.encode(x), clean.encode(x))
 
 
+def test_the_speaker_code_reaches_only_the_decoder(synthetic_data):
+    _, _, speech = synthetic_data
+    torch.manual_seed(0)
+    config = SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8, speaker_dim=4)
+    model = SpeechAutoencoder.from_training_data(config, speech)
+    x = model.inputs_from(speech[:16])
+    model.eval()
+    with torch.no_grad():
+        z, x_hat, reconstruction = model.encode(x), model.decode(model.encode(x)), model.loss(x)
+        # The embedding is the content code and the duration: the speaker encoder is not in it.
+        assert z.shape == (16, 8)
+        model.speaker.to_code.bias.add_(1.0)
+        assert torch.equal(model.encode(x), z)
+        assert not torch.equal(
+            model.loss(x)["loss"], reconstruction["loss"]
+        )  # the decoder reads it
+        # A decoded embedding is spoken with the average speaker code, not the clip's.
+        assert torch.equal(model.decode(z), x_hat)
+        model.mean_speaker.add_(1.0)
+        assert not torch.equal(model.decode(z), x_hat)
+    # mean_speaker is the running mean of the training clips' codes, frozen when evaluating.
+    model.mean_speaker.zero_()
+    model.eval()
+    model.loss(x)
+    assert torch.equal(model.mean_speaker, torch.zeros(1, 4))
+    model.train()
+    with torch.no_grad():
+        codes = model.speaker(model.standardised(model.content(x)))
+    model.loss(x)
+    torch.testing.assert_close(model.mean_speaker, 0.01 * codes.mean(dim=0, keepdim=True))
+
+
+def test_a_negative_speaker_dim_is_refused():
+    with pytest.raises(ValueError, match="speaker_dim >= 0; got -1"):
+        SpeechAutoencoderConfig(speaker_dim=-1)
+
+
 def test_speech_invariance_without_augmentation_is_refused():
     with pytest.raises(ValueError, match="invariance=1.0 .*needs an augmentation"):
         SpeechAutoencoderConfig(invariance=1.0)
 
 
-def test_a_speech_checkpoint_from_before_utterance_norm_still_loads(synthetic_data):
+def test_a_speech_checkpoint_from_before_utterance_norm_and_the_speaker_code_still_loads(
+    synthetic_data,
+):
     _, _, speech = synthetic_data
     model = SpeechAutoencoder.from_training_data(
         SpeechAutoencoderConfig(spec=SPEC, channels=8, latent_dim=8), speech
     ).eval()
     checkpoint = save_autoencoder(model)
     del checkpoint["state_dict"]["voice"]
-    for key in ("utterance_norm", "augmentation", "invariance"):
+    del checkpoint["state_dict"]["mean_speaker"]
+    for key in ("utterance_norm", "augmentation", "invariance", "speaker_dim"):
         del checkpoint["config"][key]
     loaded = load_autoencoder(checkpoint)
     x = model.inputs_from(speech[:4])

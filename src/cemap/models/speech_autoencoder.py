@@ -24,6 +24,17 @@ Speaker robustness, all without labels and all optional (``SpeechAutoencoderConf
   reverberation, SpecAugment masks) and the decoder must still give the clean content back;
 - ``invariance``: weight of the distance between the codes of the perturbed and the clean clip,
   relative to the codes' spread, so that who speaks moves the code as little as possible.
+
+The speaker code (``speaker_dim`` > 0; 0 in checkpoints from before it): a second, small
+encoder reads the clip, averages over time and gives a ``speaker_dim`` vector that only the
+decoder reads, beside the content code. What is the same all through a clip (voice, loudness,
+channel) can then reach the decoder without taking room in the embedding, which keeps more of
+what changes within the clip — the words. The embedding is still the content code and the
+duration; decoding an embedding alone (generation) speaks with ``mean_speaker``, the average
+speaker code of the training clips (a running mean over the last batches of training):
+
+    s = mean_t(speaker_conv(c_std)),   loss = mean((deconv([e[:-1], s]) - c_std)^2)
+    x_hat(e) = unstretch(deconv([e[:-1], mean_speaker]) * std + mean, ...)
 """
 
 from __future__ import annotations
@@ -42,6 +53,7 @@ from cemap.speech.features import LogMelSpec, interpolate_last_axis
 
 _DOWNSAMPLING = 8  # three stride-2 convolutions
 _STATISTICS_CHUNK = 1024  # clips per step of the standardisation statistics
+_SPEAKER_MOMENTUM = 0.99  # running mean of the speaker codes: about the last 100 batches
 
 
 @dataclass
@@ -62,6 +74,9 @@ class SpeechAutoencoderConfig:
     utterance_norm: bool = False
     augmentation: LogMelAugmentation | None = None
     invariance: float = 0.0
+    # Width of the speaker code only the decoder reads (module docstring); 0: none, as in
+    # checkpoints written before it existed (the pipeline's default is in its parameters).
+    speaker_dim: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.spec, Mapping):  # rebuilt from a checkpoint
@@ -70,6 +85,8 @@ class SpeechAutoencoderConfig:
             self.augmentation = LogMelAugmentation.from_dict(dict(self.augmentation))
         if self.invariance < 0:
             raise ValueError(f"SpeechAutoencoder needs invariance >= 0; got {self.invariance}.")
+        if self.speaker_dim < 0:
+            raise ValueError(f"SpeechAutoencoder needs speaker_dim >= 0; got {self.speaker_dim}.")
         if self.invariance > 0 and self.augmentation is None:
             raise ValueError(
                 f"SpeechAutoencoder invariance={self.invariance} compares the codes of a clip "
@@ -108,14 +125,34 @@ class SpeechEncoder(nn.Module):
         return self.to_code(self.features(content))
 
 
+class SpeakerEncoder(nn.Module):
+    """Standardised content ``(N, n_mels, K)`` -> speaker code ``(N, speaker_dim)``: two
+    convolutions, then the mean over time, so it holds what the whole clip shares."""
+
+    def __init__(self, config: SpeechAutoencoderConfig) -> None:
+        super().__init__()
+        c = config.channels
+        self.features = nn.Sequential(
+            nn.Conv1d(config.n_mels, c, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv1d(c, c, 4, stride=2, padding=1),
+            nn.SiLU(),
+        )
+        self.to_code = nn.Linear(c, config.speaker_dim)
+
+    def forward(self, content: torch.Tensor) -> torch.Tensor:
+        return self.to_code(self.features(content).mean(dim=2))
+
+
 class SpeechDecoder(nn.Module):
-    """Content code ``(N, latent_dim - 1)`` -> standardised content ``(N, n_mels, K)``."""
+    """Content code ``(N, latent_dim - 1)`` and speaker code ``(N, speaker_dim)`` ->
+    standardised content ``(N, n_mels, K)``."""
 
     def __init__(self, config: SpeechAutoencoderConfig) -> None:
         super().__init__()
         c = config.channels
         self.grid = (c, config.content_frames // _DOWNSAMPLING)
-        self.from_code = nn.Linear(config.latent_dim - 1, c * self.grid[1])
+        self.from_code = nn.Linear(config.latent_dim - 1 + config.speaker_dim, c * self.grid[1])
         self.render = nn.Sequential(
             nn.SiLU(),
             nn.ConvTranspose1d(c, c, 4, stride=2, padding=1),
@@ -125,8 +162,8 @@ class SpeechDecoder(nn.Module):
             nn.ConvTranspose1d(c, config.n_mels, 4, stride=2, padding=1),
         )
 
-    def forward(self, code: torch.Tensor) -> torch.Tensor:
-        return self.render(self.from_code(code).view(-1, *self.grid))
+    def forward(self, code: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
+        return self.render(self.from_code(torch.cat([code, speaker], dim=1)).view(-1, *self.grid))
 
 
 class SpeechAutoencoder(nn.Module):
@@ -148,12 +185,17 @@ class SpeechAutoencoder(nn.Module):
         self.register_buffer("std", torch.ones(config.n_mels, 1))
         # The average voice (per-bin mean of a clip) the decoder speaks with (utterance_norm).
         self.register_buffer("voice", torch.zeros(config.n_mels, 1))
+        # The speaker code a decoded embedding is spoken with (speaker_dim > 0).
+        self.register_buffer("mean_speaker", torch.zeros(1, config.speaker_dim))
         self.encoder = SpeechEncoder(config)
+        self.speaker = SpeakerEncoder(config) if config.speaker_dim else None
         self.decoder = SpeechDecoder(config)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
-        # Checkpoints from before utterance_norm have no voice buffer; theirs is zero.
+        # Checkpoints from before utterance_norm have no voice buffer, from before the speaker
+        # code no mean_speaker; theirs are zero (and empty).
         state_dict.setdefault(prefix + "voice", torch.zeros_like(self.voice))
+        state_dict.setdefault(prefix + "mean_speaker", torch.zeros_like(self.mean_speaker))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @classmethod
@@ -214,6 +256,23 @@ class SpeechAutoencoder(nn.Module):
         """What the encoder reads and the decoder gives back: normalised, standardised content."""
         return (self.normalise(content) - self.mean) / self.std
 
+    def speaker_codes(self, standardised: torch.Tensor) -> torch.Tensor:
+        """``(N, speaker_dim)`` speaker codes of standardised content; while training, their
+        running mean becomes ``mean_speaker``. Width 0 without a speaker encoder."""
+        if self.speaker is None:
+            return standardised.new_zeros(len(standardised), 0)
+        codes = self.speaker(standardised)
+        if self.training:
+            with torch.no_grad():
+                batch_mean = codes.detach().float().mean(dim=0, keepdim=True)
+                self.mean_speaker.lerp_(batch_mean, 1 - _SPEAKER_MOMENTUM)
+        return codes
+
+    def _decode_content(self, code: torch.Tensor) -> torch.Tensor:
+        """Standardised content of content codes ``(N, latent_dim - 1)``, spoken with the
+        average speaker code."""
+        return self.decoder(code, self.mean_speaker.expand(len(code), -1))
+
     def encode(self, log_mel: torch.Tensor) -> torch.Tensor:
         """``(N, n_mels, T)`` log-mel -> embeddings ``(N, latent_dim)``; the last is log(L / T)."""
         lengths = self.voiced_frames(log_mel)
@@ -224,7 +283,7 @@ class SpeechAutoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Embeddings ``(N, latent_dim)`` -> log-mel ``(N, n_mels, T)`` in the input's units."""
-        content = self.decoder(z[:, :-1]) * self.std + self.mean + self.voice
+        content = self._decode_content(z[:, :-1]) * self.std + self.mean + self.voice
         lengths = (self.config.n_frames * z[:, -1].exp()).round().clamp(2, self.config.n_frames)
         return unstretch_time(content, lengths.long(), self.config.n_frames, self.silence)
 
@@ -249,7 +308,8 @@ class SpeechAutoencoder(nn.Module):
             terms["invariance"] = (code - clean).pow(2).mean() / spread
         if self.training and self.config.noise_std > 0:
             code = code + self.config.noise_std * torch.randn_like(code)
-        terms["reconstruction"] = F.mse_loss(self.decoder(code), target)
+        speaker = self.speaker_codes(target)
+        terms["reconstruction"] = F.mse_loss(self.decoder(code, speaker), target)
         terms["loss"] = terms["reconstruction"] + self.config.invariance * terms.get(
             "invariance", 0.0
         )
@@ -259,7 +319,7 @@ class SpeechAutoencoder(nn.Module):
         """How far the decoding of embeddings ``z`` is from the clips ``log_mel``, in the units
         of :meth:`loss` (standardised content); the decoder adaptation trains on it."""
         target = self.standardised(self.content(log_mel))
-        return {"loss": F.mse_loss(self.decoder(z[:, :-1]), target)}
+        return {"loss": F.mse_loss(self._decode_content(z[:, :-1]), target)}
 
     @staticmethod
     def reconstruction_metrics(
