@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -79,6 +80,41 @@ def test_without_cross_reconstruction_there_are_no_cross_terms(tiny_config):
 def test_unknown_modality_in_pairs_is_rejected():
     with pytest.raises(ValueError, match="audio"):
         JointEmbeddingModel(JointConfig(embedding_dims={"image": 4}, pairs=[["image", "audio"]]))
+
+
+def test_chosen_encoders_are_wider_and_so_are_the_regression_maps_from_them():
+    config = JointConfig(
+        embedding_dims=dict(TINY_DIMS),
+        latent_dim=4,
+        hidden_dim=16,
+        encoder_hidden_dims={"speech": 32},
+    )
+    model = JointEmbeddingModel(config)
+    widths = {m: model.encoders[m].net[0].out_features for m in MODALITIES}
+    assert widths == {"image": 16, "text": 16, "speech": 32}
+    assert all(model.decoders[m].net[0].out_features == 16 for m in MODALITIES)
+    regression = JointEmbeddingModel(replace(config, objective="regression")).objective
+    assert regression.regressors["speech_to_image"].net[0].out_features == 32
+    assert regression.regressors["image_to_speech"].net[0].out_features == 16
+    with pytest.raises(ValueError, match="positive integer"):
+        replace(config, encoder_hidden_dims={"speech": 0})
+
+
+def test_a_checkpoint_from_before_encoder_widths_loads_with_every_encoder_at_hidden_dim():
+    config = JointConfig(
+        embedding_dims=dict(TINY_DIMS), latent_dim=4, hidden_dim=16, encoder_hidden_dims={}
+    )
+    torch.manual_seed(0)
+    model = JointEmbeddingModel(config).eval()
+    checkpoint = joint_checkpoint(model)
+    del checkpoint["config"]["encoder_hidden_dims"]
+    restored = load_joint_model(checkpoint)
+    e_speech = synthetic_paired_embeddings(4, TINY_DIMS, seed=5)[0]["speech"]
+    assert restored.config.encoder_hidden_dims == {}
+    torch.testing.assert_close(
+        restored.translate(e_speech, "speech", "image"),
+        model.translate(e_speech, "speech", "image"),
+    )
 
 
 def test_translate_shapes_and_sampling(tiny_model):

@@ -168,6 +168,8 @@ def test_base_and_smoke_parameters_validate():
         ({"model": {"pairs": [["image", "text"], ["text", "image"]]}}, "twice"),
         ({"training": {"epochs": 0}}, "epochs"),
         ({"model": {"betta": 1.0}}, "betta"),
+        ({"model": {"encoder_hidden_dims": {"speach": 512}}}, "speach"),
+        ({"model": {"encoder_hidden_dims": {"speech": 0}}}, "encoder_hidden_dims"),
     ],
 )
 def test_bad_parameters_are_rejected_with_the_key(override, match):

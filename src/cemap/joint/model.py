@@ -33,6 +33,10 @@ class JointConfig:
     embedding_dims: dict[str, int]
     latent_dim: int = 128
     hidden_dim: int = 256
+    # Hidden width of chosen modalities' encoders q_m(z | e_m) (the others: hidden_dim). Speech
+    # reads its content from 64 numbers that also carry the voice: a wider encoder lifts every
+    # direction from speech (docs/design.md §8.11).
+    encoder_hidden_dims: dict[str, int] = field(default_factory=lambda: {"speech": 512})
     objective: str = "proxy_variable"  # proxy_variable | jmvae_kl | mvae | mmvae | regression
     beta: float = 0.5  # weight of KL(q ‖ N(0, I)) in every latent objective
     alpha: float = 1.0  # jmvae_kl: weight of Σ_m KL(q(z | all) ‖ q_m(z | e_m))
@@ -49,6 +53,17 @@ class JointConfig:
 
     def __post_init__(self) -> None:
         self.pairs = [list(pair) for pair in self.pairs]  # tuples from YAML/pydantic → plain lists
+        self.encoder_hidden_dims = dict(self.encoder_hidden_dims)
+        bad = {m: h for m, h in self.encoder_hidden_dims.items() if int(h) < 1}
+        if bad:
+            raise ValueError(
+                f"encoder_hidden_dims={self.encoder_hidden_dims}: every width must be a positive "
+                "integer, e.g. {'speech': 512}."
+            )
+
+    def encoder_hidden_dim(self, modality: str) -> int:
+        """Hidden width of ``modality``'s encoder (and of the regression baseline's maps from it)."""
+        return self.encoder_hidden_dims.get(modality, self.hidden_dim)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -100,7 +115,9 @@ class JointEmbeddingModel(nn.Module):
         self.modalities = config.modalities
         dims, h, d = config.embedding_dims, config.hidden_dim, config.latent_dim
         self.normalizers = nn.ModuleDict({m: EmbeddingNormalizer(dims[m]) for m in dims})
-        self.encoders = nn.ModuleDict({m: GaussianEncoder(dims[m], h, d) for m in dims})
+        self.encoders = nn.ModuleDict(
+            {m: GaussianEncoder(dims[m], config.encoder_hidden_dim(m), d) for m in dims}
+        )
         self.decoders = nn.ModuleDict({m: EmbeddingDecoder(d, h, dims[m]) for m in dims})
         self.objective = make_objective(config)
 

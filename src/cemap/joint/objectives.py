@@ -290,11 +290,11 @@ class RegressionObjective(Objective):
 
     def __init__(self, config: JointConfig) -> None:
         super().__init__(config)
-        dims, hidden = config.embedding_dims, config.hidden_dim
+        dims = config.embedding_dims
         self.space = "image" if "image" in dims else next(iter(dims))
         self.regressors = nn.ModuleDict(
             {
-                f"{s}_to_{t}": EmbeddingDecoder(dims[s], hidden, dims[t])
+                f"{s}_to_{t}": EmbeddingDecoder(dims[s], config.encoder_hidden_dim(s), dims[t])
                 for s, t in permutations(dims, 2)
             }
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveInt, field_validator
 
 from cemap.concepts import MODALITIES
 from cemap.joint.model import DEFAULT_PAIRS
@@ -19,6 +19,10 @@ class JointModelParams(StrictParams):
 
     latent_dim: int = Field(128, ge=1)
     hidden_dim: int = Field(256, ge=1)
+    encoder_hidden_dims: dict[Literal["image", "text", "speech"], PositiveInt] = Field(
+        default_factory=lambda: {"speech": 512},
+        description="hidden width of these modalities' encoders; the others use hidden_dim",
+    )
     objective: Literal["proxy_variable", "jmvae_kl", "mvae", "mmvae", "regression"] = (
         "proxy_variable"
     )
