@@ -104,21 +104,21 @@ class SpeechAutoencoderConfig:
         return self.spec.n_frames
 
 
+def _halving_convolutions(in_channels: int, channels: int, n: int) -> list[nn.Module]:
+    """``n`` convolutions that each halve the time axis (kernel 4, stride 2), SiLU after each."""
+    layers: list[nn.Module] = []
+    for i in range(n):
+        layers += [nn.Conv1d(in_channels if i == 0 else channels, channels, 4, 2, 1), nn.SiLU()]
+    return layers
+
+
 class SpeechEncoder(nn.Module):
     """Standardised content ``(N, n_mels, K)`` -> content code ``(N, latent_dim - 1)``."""
 
     def __init__(self, config: SpeechAutoencoderConfig) -> None:
         super().__init__()
         c = config.channels
-        self.features = nn.Sequential(
-            nn.Conv1d(config.n_mels, c, 4, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv1d(c, c, 4, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv1d(c, c, 4, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Flatten(),
-        )
+        self.features = nn.Sequential(*_halving_convolutions(config.n_mels, c, 3), nn.Flatten())
         self.to_code = nn.Linear(c * config.content_frames // _DOWNSAMPLING, config.latent_dim - 1)
 
     def forward(self, content: torch.Tensor) -> torch.Tensor:
@@ -132,12 +132,7 @@ class SpeakerEncoder(nn.Module):
     def __init__(self, config: SpeechAutoencoderConfig) -> None:
         super().__init__()
         c = config.channels
-        self.features = nn.Sequential(
-            nn.Conv1d(config.n_mels, c, 4, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv1d(c, c, 4, stride=2, padding=1),
-            nn.SiLU(),
-        )
+        self.features = nn.Sequential(*_halving_convolutions(config.n_mels, c, 2))
         self.to_code = nn.Linear(c, config.speaker_dim)
 
     def forward(self, content: torch.Tensor) -> torch.Tensor:
