@@ -40,9 +40,7 @@ def load_joint_model(
             f"Not a joint-model checkpoint: format={checkpoint.get('format')!r}, expected "
             f"{FORMAT!r}. Write one with cemap.joint.save_joint_model or the joint_latent pipeline."
         )
-    # Checkpoints from before encoder_hidden_dims gave every encoder hidden_dim.
-    config = {"encoder_hidden_dims": {}, **checkpoint["config"]}
-    model = JointEmbeddingModel(JointConfig(**config))
+    model = JointEmbeddingModel(JointConfig(**checkpoint["config"]))
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device).eval()
 

@@ -33,10 +33,10 @@ class JointConfig:
     embedding_dims: dict[str, int]
     latent_dim: int = 128
     hidden_dim: int = 256
-    # Hidden width of chosen modalities' encoders q_m(z | e_m) (the others: hidden_dim). Speech
-    # reads its content from 64 numbers that also carry the voice: a wider encoder lifts every
-    # direction from speech (docs/design.md §8.11).
-    encoder_hidden_dims: dict[str, int] = field(default_factory=lambda: {"speech": 512})
+    # Hidden width of chosen modalities' encoders q_m(z | e_m) (the others: hidden_dim), e.g.
+    # {"speech": 512}: every direction from speech gains, composing new pairs loses
+    # (docs/design.md §8.11).
+    encoder_hidden_dims: dict[str, int] = field(default_factory=dict)
     objective: str = "proxy_variable"  # proxy_variable | jmvae_kl | mvae | mmvae | regression
     beta: float = 0.5  # weight of KL(q ‖ N(0, I)) in every latent objective
     alpha: float = 1.0  # jmvae_kl: weight of Σ_m KL(q(z | all) ‖ q_m(z | e_m))

@@ -20,7 +20,7 @@ class JointModelParams(StrictParams):
     latent_dim: int = Field(128, ge=1)
     hidden_dim: int = Field(256, ge=1)
     encoder_hidden_dims: dict[Literal["image", "text", "speech"], PositiveInt] = Field(
-        default_factory=lambda: {"speech": 512},
+        default_factory=dict,
         description="hidden width of these modalities' encoders; the others use hidden_dim",
     )
     objective: Literal["proxy_variable", "jmvae_kl", "mvae", "mmvae", "regression"] = (
