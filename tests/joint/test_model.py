@@ -117,6 +117,34 @@ def test_a_checkpoint_from_before_encoder_widths_loads_with_every_encoder_at_hid
     )
 
 
+def test_a_constraint_follower_alone_is_moved_by_the_distance_to_its_partner():
+    embeddings, _ = synthetic_paired_embeddings(32, TINY_DIMS, seed=1)
+    grads = {}
+    for followers in ([], ["speech"]):
+        config = JointConfig(
+            embedding_dims=dict(TINY_DIMS),
+            latent_dim=4,
+            hidden_dim=16,
+            pairs=[["text", "speech"]],
+            constraint_followers=followers,
+        )
+        torch.manual_seed(0)
+        model = JointEmbeddingModel(config)
+        torch.manual_seed(1)
+        terms = model.loss(*tensors(embeddings))
+        terms["constraint"].backward()
+        grads[tuple(followers)] = {
+            m: sum(p.grad.abs().sum() for p in model.encoders[m].parameters() if p.grad is not None)
+            for m in ("text", "speech")
+        }
+        grads[tuple(followers)]["distance"] = terms["distance/text_speech"]
+    both, follower = grads[()], grads[("speech",)]
+    assert both["text"] > 0 and both["speech"] > 0
+    assert follower["text"] == 0 and follower["speech"] > 0  # text is held where it is
+    torch.testing.assert_close(follower["distance"], both["distance"])  # the same D is reported
+    torch.testing.assert_close(follower["speech"], both["speech"])
+
+
 def test_translate_shapes_and_sampling(tiny_model):
     e_text = synthetic_paired_embeddings(5, TINY_DIMS, seed=4)[0]["text"]
     assert tiny_model.translate(e_text, "text", "image").shape == (5, TINY_DIMS["image"])

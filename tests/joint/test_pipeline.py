@@ -170,6 +170,7 @@ def test_base_and_smoke_parameters_validate():
         ({"model": {"betta": 1.0}}, "betta"),
         ({"model": {"encoder_hidden_dims": {"speach": 512}}}, "speach"),
         ({"model": {"encoder_hidden_dims": {"speech": 0}}}, "encoder_hidden_dims"),
+        ({"model": {"constraint_followers": ["voice"]}}, "constraint_followers"),
     ],
 )
 def test_bad_parameters_are_rejected_with_the_key(override, match):

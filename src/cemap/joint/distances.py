@@ -29,6 +29,10 @@ class DiagonalGaussian:
     def std(self) -> Tensor:
         return (0.5 * self.logvar).exp()
 
+    def detach(self) -> DiagonalGaussian:
+        """The same Gaussian, cut from the graph: a loss on it moves nothing upstream."""
+        return DiagonalGaussian(self.mu.detach(), self.logvar.detach())
+
     def rsample(self, n_samples: int | None = None) -> Tensor:
         """Reparameterised samples: ``(N, d)``, or ``(n_samples, N, d)`` when ``n_samples`` given."""
         shape = self.mu.shape if n_samples is None else (n_samples, *self.mu.shape)

@@ -45,6 +45,10 @@ class JointConfig:
     distance: str = "symmetric_kl"  # kl | symmetric_kl | wasserstein2 | mmd
     constraint: str = "penalty"  # penalty | lagrangian
     pairs: list[list[str]] = field(default_factory=lambda: [list(p) for p in DEFAULT_PAIRS])
+    # proxy_variable: in a constrained pair with exactly one of these modalities, D(q_m, q_n)
+    # moves only that modality's posterior, the other's is held where it is (docs/design.md
+    # §8.11); [] = both move.
+    constraint_followers: list[str] = field(default_factory=list)
     epsilon: float = 0.5  # the bound D(q_m, q_n) ≤ ε
     multiplier_init: float = 1.0  # λ of the penalty, or λ's starting value for the Lagrangian
     dual_lr: float = 0.01  # η of the dual ascent
@@ -54,6 +58,7 @@ class JointConfig:
     def __post_init__(self) -> None:
         self.pairs = [list(pair) for pair in self.pairs]  # tuples from YAML/pydantic → plain lists
         self.encoder_hidden_dims = dict(self.encoder_hidden_dims)
+        self.constraint_followers = list(self.constraint_followers)
         bad = {m: h for m, h in self.encoder_hidden_dims.items() if int(h) < 1}
         if bad:
             raise ValueError(

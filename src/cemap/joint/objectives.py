@@ -137,6 +137,7 @@ class ProxyVariableObjective(Objective):
     def __init__(self, config: JointConfig) -> None:
         super().__init__(config)
         self.gamma = config.gamma
+        self.followers = set(config.constraint_followers)
         self.constraint = make_constraint(
             config.constraint,
             n_pairs=len(self.pairs),
@@ -163,7 +164,9 @@ class ProxyVariableObjective(Objective):
                         terms[f"cross_rec/{m}_to_{n}"] = cross
                         primal = primal + self.gamma * cross
 
-        distances = torch.stack([self.distance(q[m], q[n]).mean() for m, n in self.pairs])
+        distances = torch.stack(
+            [self.distance(*self._constrained(q, m, n)).mean() for m, n in self.pairs]
+        )
         constraint = self.constraint.term(distances)
         for k, name in enumerate(self.pair_names):
             terms[f"distance/{name}"] = distances[k].detach()
@@ -172,6 +175,17 @@ class ProxyVariableObjective(Objective):
         terms["constraint"] = constraint
         terms["loss"] = primal + constraint
         return terms
+
+    def _constrained(
+        self, q: dict[str, DiagonalGaussian], m: str, n: str
+    ) -> tuple[DiagonalGaussian, DiagonalGaussian]:
+        """The posteriors D compares for the pair (m, n): a follower's partner is held fixed."""
+        m_follows, n_follows = m in self.followers, n in self.followers
+        if m_follows and not n_follows:
+            return q[m], q[n].detach()
+        if n_follows and not m_follows:
+            return q[m].detach(), q[n]
+        return q[m], q[n]
 
     def after_optimizer_step(self, terms: dict[str, Tensor]) -> None:
         distances = torch.stack([terms[f"distance/{name}"] for name in self.pair_names])

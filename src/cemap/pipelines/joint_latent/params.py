@@ -32,6 +32,10 @@ class JointModelParams(StrictParams):
     distance: Literal["kl", "symmetric_kl", "wasserstein2", "mmd"] = "symmetric_kl"
     constraint: Literal["penalty", "lagrangian"] = "penalty"
     pairs: list[tuple[str, str]] = Field(default_factory=lambda: [tuple(p) for p in DEFAULT_PAIRS])
+    constraint_followers: list[Literal["image", "text", "speech"]] = Field(
+        default_factory=list,
+        description="proxy_variable: in a pair with one of these, D moves only its posterior",
+    )
     epsilon: float = Field(0.5, ge=0)
     multiplier_init: float = Field(1.0, ge=0)
     dual_lr: float = Field(0.01, ge=0)
