@@ -59,8 +59,7 @@ class JointConfig:
         self.pairs = [list(pair) for pair in self.pairs]  # tuples from YAML/pydantic → plain lists
         self.encoder_hidden_dims = dict(self.encoder_hidden_dims)
         self.constraint_followers = list(self.constraint_followers)
-        bad = {m: h for m, h in self.encoder_hidden_dims.items() if int(h) < 1}
-        if bad:
+        if any(int(h) < 1 for h in self.encoder_hidden_dims.values()):
             raise ValueError(
                 f"encoder_hidden_dims={self.encoder_hidden_dims}: every width must be a positive "
                 "integer, e.g. {'speech': 512}."

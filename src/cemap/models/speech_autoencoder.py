@@ -75,7 +75,7 @@ class SpeechAutoencoderConfig:
     augmentation: LogMelAugmentation | None = None
     invariance: float = 0.0
     # Width of the speaker code only the decoder reads (module docstring); 0: none, as in
-    # checkpoints written before it existed (the pipeline's default is in its parameters).
+    # checkpoints written before it existed.
     speaker_dim: int = 0
 
     def __post_init__(self) -> None:
@@ -259,7 +259,7 @@ class SpeechAutoencoder(nn.Module):
         codes = self.speaker(standardised)
         if self.training:
             with torch.no_grad():
-                batch_mean = codes.detach().float().mean(dim=0, keepdim=True)
+                batch_mean = codes.float().mean(dim=0, keepdim=True)
                 self.mean_speaker.lerp_(batch_mean, 1 - _SPEAKER_MOMENTUM)
         return codes
 
