@@ -100,17 +100,23 @@ def test_chosen_encoders_are_wider_and_so_are_the_regression_maps_from_them():
         replace(config, encoder_hidden_dims={"speech": 0})
 
 
-def test_a_checkpoint_from_before_encoder_widths_loads_with_every_encoder_at_hidden_dim():
+def test_a_checkpoint_from_before_widths_and_followers_loads_as_it_was_trained():
     config = JointConfig(
-        embedding_dims=dict(TINY_DIMS), latent_dim=4, hidden_dim=16, encoder_hidden_dims={}
+        embedding_dims=dict(TINY_DIMS),
+        latent_dim=4,
+        hidden_dim=16,
+        encoder_hidden_dims={},
+        constraint_followers=[],
     )
+    assert JointConfig(embedding_dims={}).encoder_hidden_dims == {"speech": 512}  # the default
     torch.manual_seed(0)
     model = JointEmbeddingModel(config).eval()
     checkpoint = joint_checkpoint(model)
-    del checkpoint["config"]["encoder_hidden_dims"]
+    del checkpoint["config"]["encoder_hidden_dims"], checkpoint["config"]["constraint_followers"]
     restored = load_joint_model(checkpoint)
     e_speech = synthetic_paired_embeddings(4, TINY_DIMS, seed=5)[0]["speech"]
     assert restored.config.encoder_hidden_dims == {}
+    assert restored.config.constraint_followers == []
     torch.testing.assert_close(
         restored.translate(e_speech, "speech", "image"),
         model.translate(e_speech, "speech", "image"),

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from cemap.joint.model import JointConfig, JointEmbeddingModel
+from cemap.joint.model import FIELDS_BEFORE_THEY_EXISTED, JointConfig, JointEmbeddingModel
 
 FORMAT = "cemap.joint/1"
 
@@ -40,7 +40,8 @@ def load_joint_model(
             f"Not a joint-model checkpoint: format={checkpoint.get('format')!r}, expected "
             f"{FORMAT!r}. Write one with cemap.joint.save_joint_model or the joint_latent pipeline."
         )
-    model = JointEmbeddingModel(JointConfig(**checkpoint["config"]))
+    config = {**FIELDS_BEFORE_THEY_EXISTED, **checkpoint["config"]}
+    model = JointEmbeddingModel(JointConfig(**config))
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device).eval()
 

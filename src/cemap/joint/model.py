@@ -19,6 +19,12 @@ from cemap.joint.networks import EmbeddingDecoder, GaussianEncoder
 from cemap.joint.objectives import make_objective
 
 DEFAULT_PAIRS = [["image", "text"], ["image", "speech"], ["text", "speech"]]
+#: The default encoder widths that differ from ``hidden_dim``, and the default constraint
+#: followers: speech gets a wider encoder and follows its partners in the distance.
+DEFAULT_WIDER = {"speech": 512}
+DEFAULT_FOLLOWERS = ["speech"]
+#: What a checkpoint written before a field existed was trained with.
+FIELDS_BEFORE_THEY_EXISTED = {"encoder_hidden_dims": {}, "constraint_followers": []}
 
 
 @dataclass
@@ -33,10 +39,9 @@ class JointConfig:
     embedding_dims: dict[str, int]
     latent_dim: int = 128
     hidden_dim: int = 256
-    # Hidden width of chosen modalities' encoders q_m(z | e_m) (the others: hidden_dim), e.g.
-    # {"speech": 512}: every direction from speech gains, composing new pairs loses
-    # (docs/design.md §8.11).
-    encoder_hidden_dims: dict[str, int] = field(default_factory=dict)
+    # Hidden width of chosen modalities' encoders q_m(z | e_m) (the others: hidden_dim):
+    # a wider speech encoder lifts every direction from speech (docs/design.md §8.11).
+    encoder_hidden_dims: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_WIDER))
     objective: str = "proxy_variable"  # proxy_variable | jmvae_kl | mvae | mmvae | regression
     beta: float = 0.5  # weight of KL(q ‖ N(0, I)) in every latent objective
     alpha: float = 1.0  # jmvae_kl: weight of Σ_m KL(q(z | all) ‖ q_m(z | e_m))
@@ -48,7 +53,7 @@ class JointConfig:
     # proxy_variable: in a constrained pair with exactly one of these modalities, D(q_m, q_n)
     # moves only that modality's posterior, the other's is held where it is (docs/design.md
     # §8.11); [] = both move.
-    constraint_followers: list[str] = field(default_factory=list)
+    constraint_followers: list[str] = field(default_factory=lambda: list(DEFAULT_FOLLOWERS))
     epsilon: float = 0.5  # the bound D(q_m, q_n) ≤ ε
     multiplier_init: float = 1.0  # λ of the penalty, or λ's starting value for the Lagrangian
     dual_lr: float = 0.01  # η of the dual ascent

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, field_validator
 
 from cemap.concepts import MODALITIES
-from cemap.joint.model import DEFAULT_PAIRS
+from cemap.joint.model import DEFAULT_FOLLOWERS, DEFAULT_PAIRS, DEFAULT_WIDER
 from cemap.pipelines.params import Device, StrictParams, TrainingBudget
 from cemap.training import TrainConfig
 
@@ -20,7 +20,7 @@ class JointModelParams(StrictParams):
     latent_dim: int = Field(128, ge=1)
     hidden_dim: int = Field(256, ge=1)
     encoder_hidden_dims: dict[Literal["image", "text", "speech"], PositiveInt] = Field(
-        default_factory=dict,
+        default_factory=lambda: dict(DEFAULT_WIDER),
         description="hidden width of these modalities' encoders; the others use hidden_dim",
     )
     objective: Literal["proxy_variable", "jmvae_kl", "mvae", "mmvae", "regression"] = (
@@ -33,7 +33,7 @@ class JointModelParams(StrictParams):
     constraint: Literal["penalty", "lagrangian"] = "penalty"
     pairs: list[tuple[str, str]] = Field(default_factory=lambda: [tuple(p) for p in DEFAULT_PAIRS])
     constraint_followers: list[Literal["image", "text", "speech"]] = Field(
-        default_factory=list,
+        default_factory=lambda: list(DEFAULT_FOLLOWERS),
         description="proxy_variable: in a pair with one of these, D moves only its posterior",
     )
     epsilon: float = Field(0.5, ge=0)
