@@ -19,9 +19,9 @@ from cemap.joint.networks import EmbeddingDecoder, GaussianEncoder
 from cemap.joint.objectives import make_objective
 
 DEFAULT_PAIRS = [["image", "text"], ["image", "speech"], ["text", "speech"]]
-#: The default encoder widths that differ from ``hidden_dim``, and the default constraint
+#: The default encoders wider than ``hidden_dim``, and the default constraint
 #: followers: speech gets a wider encoder and follows its partners in the distance.
-DEFAULT_WIDER = {"speech": 512}
+DEFAULT_ENCODER_HIDDEN_DIMS = {"speech": 512}
 DEFAULT_FOLLOWERS = ["speech"]
 #: What a checkpoint written before a field existed was trained with.
 FIELDS_BEFORE_THEY_EXISTED = {"encoder_hidden_dims": {}, "constraint_followers": []}
@@ -41,7 +41,9 @@ class JointConfig:
     hidden_dim: int = 256
     # Hidden width of chosen modalities' encoders q_m(z | e_m) (the others: hidden_dim):
     # a wider speech encoder lifts every direction from speech (docs/design.md §8.11).
-    encoder_hidden_dims: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_WIDER))
+    encoder_hidden_dims: dict[str, int] = field(
+        default_factory=lambda: dict(DEFAULT_ENCODER_HIDDEN_DIMS)
+    )
     objective: str = "proxy_variable"  # proxy_variable | jmvae_kl | mvae | mmvae | regression
     beta: float = 0.5  # weight of KL(q ‖ N(0, I)) in every latent objective
     alpha: float = 1.0  # jmvae_kl: weight of Σ_m KL(q(z | all) ‖ q_m(z | e_m))

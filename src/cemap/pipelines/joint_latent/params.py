@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, field_validator
 
 from cemap.concepts import MODALITIES
-from cemap.joint.model import DEFAULT_FOLLOWERS, DEFAULT_PAIRS, DEFAULT_WIDER
+from cemap.joint.model import DEFAULT_ENCODER_HIDDEN_DIMS, DEFAULT_FOLLOWERS, DEFAULT_PAIRS
 from cemap.pipelines.params import Device, StrictParams, TrainingBudget
 from cemap.training import TrainConfig
 
@@ -20,7 +20,7 @@ class JointModelParams(StrictParams):
     latent_dim: int = Field(128, ge=1)
     hidden_dim: int = Field(256, ge=1)
     encoder_hidden_dims: dict[Literal["image", "text", "speech"], PositiveInt] = Field(
-        default_factory=lambda: dict(DEFAULT_WIDER),
+        default_factory=lambda: dict(DEFAULT_ENCODER_HIDDEN_DIMS),
         description="hidden width of these modalities' encoders; the others use hidden_dim",
     )
     objective: Literal["proxy_variable", "jmvae_kl", "mvae", "mmvae", "regression"] = (
