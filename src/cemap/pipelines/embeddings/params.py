@@ -86,7 +86,7 @@ class SpeechParams(StrictParams):
     utterance_norm: bool = Field(False, description="subtract each clip's per-bin mean")
     augmentation: AugmentationParams | None = Field(None, description="null: clean clips only")
     invariance: float = Field(0.0, ge=0, description="weight of the perturbed-clean code gap")
-    speaker_dim: int = Field(0, ge=0, description="clip-wide code only the decoder reads; 0: none")
+    speaker_dim: int = Field(16, ge=0, description="clip-wide code only the decoder reads; 0: none")
     audio: AudioParams = AudioParams()
     training: TrainingParams = TrainingParams()
 
