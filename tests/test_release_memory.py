@@ -1,11 +1,13 @@
-"""ReleaseMemoryHook: freed heap memory goes back to the OS after each node."""
+"""ReleaseMemoryHook: freed heap memory goes back to the OS after each node, and each node's
+peak is reported."""
 
 import sys
 
 import numpy as np
 import pytest
 
-from cemap.hooks import ReleaseMemoryHook, release_freed_memory
+from cemap.hooks import ReleaseMemoryHook
+from cemap.memory import peak_rss_bytes, release_freed_memory
 from cemap.settings import HOOKS
 
 
@@ -30,3 +32,35 @@ def test_fragmented_heap_is_returned_to_the_os():
 
 def test_the_project_runs_the_hook_after_every_node():
     assert any(isinstance(hook, ReleaseMemoryHook) for hook in HOOKS)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_peak_covers_a_transient_array_and_a_reset_starts_a_new_one():
+    peak_rss_bytes(reset=True)
+    before = peak_rss_bytes()
+    transient = np.ones(50_000_000 // 8)  # 50 MB, freed at once
+    del transient
+    after = peak_rss_bytes(reset=True)
+    assert after - before > 40e6
+    assert peak_rss_bytes() < after - 40e6  # the reset forgot the transient
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_hook_logs_each_nodes_peak_into_the_active_mlflow_run(tmp_path, caplog):
+    import logging
+    from types import SimpleNamespace
+
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    caplog.set_level(logging.INFO, logger="cemap.hooks")
+    try:
+        with mlflow.start_run() as run:
+            ReleaseMemoryHook().after_node_run(SimpleNamespace(name="speech.train_autoencoder"))
+        logged = mlflow.get_run(run.info.run_id).data.metrics
+    finally:
+        mlflow.set_tracking_uri(previous)
+    peak = logged["memory/speech.train_autoencoder/peak_rss_gb"]
+    assert 0.01 < peak < 64
+    assert "Node speech.train_autoencoder peaked at" in caplog.text

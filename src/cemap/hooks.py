@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import importlib
 import logging
 import math
@@ -24,6 +21,7 @@ from pydantic import BaseModel
 from cemap.concepts import EVALUATION_SPLITS
 from cemap.errors import UserInputError
 from cemap.evaluation.report import headline_markdown, summary_metrics
+from cemap.memory import peak_rss_bytes, release_freed_memory
 from cemap.tracking import flatten, mlflow_metric_name
 
 logger = logging.getLogger(__name__)
@@ -127,31 +125,23 @@ class MissingInputsHook:
             raise MissingPipelineInputsError(message)
 
 
-def release_freed_memory() -> bool:
-    """Give the heap pages that freed objects left behind back to the OS; True if it could.
-
-    Rendering speech allocates thousands of clip-sized arrays; once freed, glibc keeps the
-    fragmented heap mapped, so the process carried ~1.7 GB it no longer used into the
-    training nodes that followed. ``malloc_trim`` (glibc only) returns it.
-    """
-    gc.collect()
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
-        return False
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    trim(0)
-    return True
-
-
 class ReleaseMemoryHook:
     """After every node, hand the memory its freed data left on the heap back to the OS, so
-    the peak of a whole ``kedro run`` is the peak of its largest node, not a sum of leftovers."""
+    the peak of a whole ``kedro run`` is the peak of its largest node, not a sum of leftovers;
+    and log the node's peak resident memory (loading its inputs, running, saving its outputs)
+    and into the active MLflow run as ``memory/<node>/peak_rss_gb``, so a run that misses the
+    memory bar says where."""
 
     @hook_impl
-    def after_node_run(self) -> None:
+    def after_node_run(self, node: Any) -> None:
+        peak = peak_rss_bytes()
+        if peak is not None:
+            gb = peak / 1e9
+            logger.info("Node %s peaked at %.2f GB resident.", node.name, gb)
+            if mlflow.active_run() is not None:
+                mlflow.log_metric(f"memory/{node.name}/peak_rss_gb", round(gb, 3))
         release_freed_memory()
+        peak_rss_bytes(reset=True)
 
 
 class FlatParametersHook:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cemap.memory import release_freed_memory
 from cemap.speech.backends import get_backend
 from cemap.speech.cache import ClipCache, clip_key_of
 from cemap.speech.features import LogMelSpec
@@ -391,6 +392,9 @@ def render_log_mels(
             [utterances[i] for i in rows], name, cache_dir, workers, progress=progress
         )
         filled, n_workers = filled + count, max(n_workers, used)
+    # Rendering in this process leaves a heap fragmented by thousands of freed clips; hand it
+    # back before the features array and the chunks of waveforms are allocated on top of it.
+    release_freed_memory()
 
     features = np.empty((len(utterances), spec.n_mels, spec.n_frames), dtype=np.float32)
     rendered, cached, damaged, cropped, rates = filled, 0, 0, 0, set()
@@ -407,6 +411,8 @@ def render_log_mels(
             cached += stats.cached
             damaged += stats.damaged
             rates.add(stats.sample_rate)
+        del waveforms
+        release_freed_memory()
     total = RenderStats(
         rendered=rendered,
         cached=max(0, cached - filled),
