@@ -127,10 +127,10 @@ class MissingInputsHook:
 
 class ReleaseMemoryHook:
     """After every node, hand the memory its freed data left on the heap back to the OS, so
-    the peak of a whole ``kedro run`` is the peak of its largest node, not a sum of leftovers;
-    and log the node's peak resident memory (loading its inputs, running, saving its outputs)
-    and into the active MLflow run as ``memory/<node>/peak_rss_gb``, so a run that misses the
-    memory bar says where."""
+    the peak of a whole ``kedro run`` is the peak of its largest node, not a sum of leftovers.
+    Before that, the node's peak resident memory (loading its inputs, running, saving its
+    outputs) goes to the log and into the active MLflow run as ``memory/<node>/peak_rss_gb``,
+    so a run that misses the memory bar says where."""
 
     @hook_impl
     def after_node_run(self, node: Any) -> None:
