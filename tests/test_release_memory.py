@@ -65,3 +65,30 @@ def test_the_hook_logs_each_nodes_peak_into_the_active_mlflow_run(tmp_path, capl
     peak = logged["memory/speech.train_autoencoder/peak_rss_gb"]
     assert 0.01 < peak < 64
     assert "Node speech.train_autoencoder peaked at" in caplog.text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_runs_peak_is_its_largest_node_peak(tmp_path, caplog):
+    import logging
+    from types import SimpleNamespace
+
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    caplog.set_level(logging.INFO, logger="cemap.hooks")
+    hook = ReleaseMemoryHook()
+    try:
+        with mlflow.start_run() as run:
+            hook.before_pipeline_run()
+            transient = np.ones(200_000_000 // 8)  # 200 MB inside the "big" node only
+            del transient
+            hook.after_node_run(SimpleNamespace(name="big"))
+            hook.after_node_run(SimpleNamespace(name="small"))
+            hook.after_pipeline_run()
+        logged = mlflow.get_run(run.info.run_id).data.metrics
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert logged["memory/peak_rss_gb"] == logged["memory/big/peak_rss_gb"]
+    assert logged["memory/big/peak_rss_gb"] - logged["memory/small/peak_rss_gb"] > 0.15
+    assert "The run peaked at" in caplog.text and "(node big)" in caplog.text

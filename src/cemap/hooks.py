@@ -130,7 +130,20 @@ class ReleaseMemoryHook:
     the peak of a whole ``kedro run`` is the peak of its largest node, not a sum of leftovers.
     Before that, the node's peak resident memory (loading its inputs, running, saving its
     outputs) goes to the log and into the active MLflow run as ``memory/<node>/peak_rss_gb``,
-    so a run that misses the memory bar says where."""
+    so a run that misses the memory bar says where.
+
+    Each node's peak is read by resetting the kernel's high-water mark, which also resets what
+    ``/usr/bin/time -v`` reports as the maximum resident set size (it then covers only the last
+    node). The run's peak is therefore the largest node peak: ``memory/peak_rss_gb`` in
+    MLflow, and the last line the hook logs."""
+
+    def __init__(self) -> None:
+        self._run_peak: tuple[int, str] = (0, "")
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._run_peak = (0, "")
+        peak_rss_bytes(reset=True)
 
     @hook_impl
     def after_node_run(self, node: Any) -> None:
@@ -140,8 +153,17 @@ class ReleaseMemoryHook:
             logger.info("Node %s peaked at %.2f GB resident.", node.name, gb)
             if mlflow.active_run() is not None:
                 mlflow.log_metric(f"memory/{node.name}/peak_rss_gb", round(gb, 3))
+                if peak > self._run_peak[0]:
+                    mlflow.log_metric("memory/peak_rss_gb", round(gb, 3))
+            self._run_peak = max(self._run_peak, (peak, node.name))
         release_freed_memory()
         peak_rss_bytes(reset=True)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        peak, name = self._run_peak
+        if name:
+            logger.info("The run peaked at %.2f GB resident (node %s).", peak / 1e9, name)
 
 
 class FlatParametersHook:

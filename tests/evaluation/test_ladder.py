@@ -72,6 +72,7 @@ def _oracle_reader(metadata, embeddings, modality):
 
 def test_every_rung_of_every_direction_and_what_each_rung_measures(setting):
     metadata, embeddings, generator = setting
+    assert ("image", "speech") in generator.routes  # the default route, read below
     readers = {m: _oracle_reader(metadata, embeddings, m) for m in MODALITIES}
     coherence = {f"coherence/{s}_to_{t}/test/strict": 0.25 for s, t in DIRECTIONS}
     metrics = measure_ladder(
@@ -82,7 +83,13 @@ def test_every_rung_of_every_direction_and_what_each_rung_measures(setting):
         assert metrics[f"{name}/real/test/strict"] == 1.0
         assert metrics[f"{name}/autoencoder/test/strict"] == 1.0
         assert metrics[f"{name}/joint_self/test/strict"] == 0.0  # never exactly the real e_t
-        assert metrics[f"{name}/cross/test/strict"] == 0.25  # the coherence it was given
+        if (s, t) in generator.routes:  # image→speech: the coherence is the routed rung's,
+            assert metrics[f"{name}/routed/test/strict"] == 0.25
+            # and the straight path is generated here (never exactly a real e_t, so 0)
+            assert metrics[f"{name}/cross/test/strict"] == 0.0
+        else:
+            assert metrics[f"{name}/cross/test/strict"] == 0.25  # the coherence it was given
+            assert f"{name}/routed/test/strict" not in metrics
         for attribute in ATTRIBUTES:
             assert 0 <= metrics[f"{name}/latent_readout/test/{attribute}"] <= 1
         errors = {k: metrics[f"{name}/embedding_error/test/{k}"] for k in ("cross_mse", "self_mse")}

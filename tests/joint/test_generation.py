@@ -114,3 +114,46 @@ def test_speech_from_waveforms_matches_speech_from_their_log_mels(generator, tin
     np.testing.assert_array_equal(from_clips, generator.generate("speech", log_mels, "image"))
     one_clip = generator.generate("speech", clips[0], "text")
     assert len(one_clip) == 1
+
+
+def test_image_to_speech_speaks_the_sentence_generated_from_the_image(generator):
+    images = _raw_inputs("image")
+    assert generator.routes == {("image", "speech"): "text"}  # the default
+    sentences = generator.generate("image", images, "text")
+    by_hand = generator.generate("text", sentences, "speech")
+    np.testing.assert_allclose(generator.generate("image", images, "speech"), by_hand, atol=1e-6)
+    straight = generator.render(
+        "speech",
+        generator.joint_model.translate(generator.embed("image", images), "image", "speech"),
+    )
+    np.testing.assert_allclose(generator.generate("image", images, "speech", direct=True), straight)
+    assert not np.allclose(straight, by_hand)
+
+
+def test_routes_can_be_turned_off_and_are_checked(tiny_model, tiny_autoencoders):
+    images = _raw_inputs("image")
+    straight = ConditionalGenerator(tiny_model, tiny_autoencoders, device="cpu", routes={})
+    assert straight.routes == {}
+    routed = ConditionalGenerator(tiny_model, tiny_autoencoders, device="cpu")
+    np.testing.assert_allclose(
+        straight.generate("image", images, "speech"),
+        routed.generate("image", images, "speech", direct=True),
+    )
+    for bad in ({"image_to_speech": "image"}, {"image_to_sound": "text"}, {"imagespeech": "text"}):
+        with pytest.raises(ValueError, match="third modality") as error:
+            ConditionalGenerator(tiny_model, device="cpu", routes=bad)
+        assert repr(next(iter(bad))) in str(error.value)
+    no_text = {m: ae for m, ae in tiny_autoencoders.items() if m != "text"}
+    with pytest.raises(ValueError, match=r"through text .*routes=\{\}"):
+        ConditionalGenerator(tiny_model, no_text, device="cpu").generate("image", images, "speech")
+
+
+def test_the_evaluation_schema_refuses_a_bad_route_before_any_node_runs():
+    from pydantic import ValidationError
+
+    from cemap.pipelines.evaluation.params import EvaluationParams
+
+    assert EvaluationParams().routes == {"image_to_speech": "text"}
+    assert EvaluationParams(routes={}).routes == {}
+    with pytest.raises(ValidationError, match=r"evaluation\.routes: route 'image_to_speech'"):
+        EvaluationParams(routes={"image_to_speech": "speech"})

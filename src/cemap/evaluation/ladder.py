@@ -6,7 +6,11 @@ from one rung to the next is the loss of that stage (docs/design.md §5):
 - ``real``: the judge on real t — what the judge itself gets right;
 - ``autoencoder``: x_t → e_t → t's autoencoder decoder → judge — the ceiling of every →t;
 - ``joint_self``: e_t → mean of q_t → dec_t → autoencoder decoder → judge;
-- ``cross``: e_s → mean of q_s → dec_t → autoencoder decoder → judge (the coherence);
+- ``cross``: e_s → mean of q_s → dec_t → autoencoder decoder → judge (the coherence of a
+  direction generated straight through the latent);
+- ``routed``: only for a direction the generator routes through a third modality's data
+  (``cemap.joint.generation``: image→speech speaks the sentence generated from the image) —
+  its coherence, ``cross`` being the straight path beside it;
 - ``latent_readout``: what z_s knows — a small non-linear classifier of the four attributes,
   fitted on train latents (evaluation only), read on the split's z_s;
 - ``embedding_error``: in t's normalised embedding space, the mean squared error of
@@ -32,14 +36,21 @@ from torch import nn
 
 from cemap.evaluation.judges import AttributeJudge, attribute_heads, train_judge
 from cemap.evaluation.labels import encode_attributes, palette_of
-from cemap.evaluation.metrics import DIRECTIONS, MEASURES, coherence, metric_name, prefixed
+from cemap.evaluation.metrics import (
+    DIRECTIONS,
+    LADDER_RUNGS,
+    MEASURES,
+    coherence,
+    metric_name,
+    prefixed,
+)
 from cemap.evaluation.scoring import splits_from
 from cemap.joint.generation import ConditionalGenerator
 from cemap.joint.training import latent_means
 from cemap.torch_runtime import seed_everything
 from cemap.training import TrainConfig
 
-RUNGS = ("real", "autoencoder", "joint_self", "cross", "latent_readout")
+RUNGS = LADDER_RUNGS
 #: The latent readout's budget: a few seconds per source on 12k latents.
 READOUT_TRAINING = TrainConfig(epochs=30, batch_size=256, lr=2e-3, patience=5, progress=False)
 #: Reads ``(N, 4)`` label indices from a target modality's outputs (images, sentences, log-mels).
@@ -120,7 +131,8 @@ def measure_ladder(
     ``generator`` holds the joint model and the autoencoder of every target; ``readers`` the
     judge of each target modality; ``real`` each modality's raw data in metadata row order
     (images, sentences, log-mels); ``coherence_metrics`` the ``coherence/...`` metrics of
-    :func:`cemap.evaluation.scoring.score_coherence`, reused as the ``cross`` rung.
+    :func:`cemap.evaluation.scoring.score_coherence`, reused as the ``cross`` rung (as the
+    ``routed`` one for a direction in ``generator.routes``, whose ``cross`` is generated here).
     """
     colors = palette_of(metadata)
     targets = sorted({t for _, t in directions})
@@ -178,12 +190,27 @@ def measure_ladder(
             rows = _rows(metadata, split)
             for rung, values in per_target[t, split].items():
                 scores.update(prefixed(values, "ladder", name, rung, split))
+            routed = (s, t) in generator.routes
             for measure in MEASURES:
                 key = metric_name("coherence", name, split, measure)
                 if key in coherence_metrics:
-                    scores[metric_name("ladder", name, "cross", split, measure)] = float(
+                    rung = "routed" if routed else "cross"
+                    scores[metric_name("ladder", name, rung, split, measure)] = float(
                         coherence_metrics[key]
                     )
+            if routed:
+                straight = generator.generate(
+                    s, embeddings[s][rows], t, embeddings=True, direct=True
+                )
+                scores.update(
+                    prefixed(
+                        coherence(readers[t](straight), truth[split]),
+                        "ladder",
+                        name,
+                        "cross",
+                        split,
+                    )
+                )
             if s in readout:
                 pred = readout[s].predict_array(latents[s][rows])
                 scores.update(

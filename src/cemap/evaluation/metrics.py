@@ -32,6 +32,8 @@ from cemap.concepts import ATTRIBUTES
 
 STRICT = "strict"
 MEASURES = (STRICT, *ATTRIBUTES)
+#: The judged rungs of the diagnostic ladder in chain order (``cemap.evaluation.ladder``).
+LADDER_RUNGS = ("real", "autoencoder", "joint_self", "cross", "routed", "latent_readout")
 # The six (source, target) generation directions that are scored, images first.
 DIRECTIONS = (
     ("text", "image"),

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cemap.concepts import EVALUATION_SPLITS, MODALITIES
-from cemap.evaluation.metrics import DIRECTIONS, MEASURES, STRICT, direction
+from cemap.evaluation.metrics import DIRECTIONS, LADDER_RUNGS, MEASURES, STRICT, direction
 
 #: A figure of the report: its path relative to the report (markdown links it) and, when known,
 #: its PNG bytes (HTML embeds them; without them HTML links the path).
@@ -35,8 +35,7 @@ _FAMILIES = {
     "diversity": ("Diversity (mean distance between samples of one prompt)", "list"),
     "ladder": ("Where each direction loses its points (diagnostic ladder, strict)", "ladder"),
 }
-# The judged rungs of the ladder in chain order, then its embedding errors (cemap.evaluation.ladder).
-_LADDER_RUNGS = ("real", "autoencoder", "joint_self", "cross", "latent_readout")
+# The ladder's columns: its judged rungs (LADDER_RUNGS), then its embedding errors.
 _LADDER_ERRORS = ("self_mse", "cross_mse", "nearest_real", "real_nearest_real")
 _FRACTIONS = ("judge", "coherence", "retrieval")
 
@@ -246,12 +245,12 @@ def _ladder_table(title: str, values: Mapping[str, float], family: str) -> _Tabl
             row[measure] = value
         elif measure == "strict":
             row[rung] = value
-    columns = [*_LADDER_RUNGS, *_LADDER_ERRORS]
+    columns = [*LADDER_RUNGS, *_LADDER_ERRORS]
     rows = []
     for row in sorted(cells, key=lambda r: (r.split(" (")[1], r)):
         rendered = [
             ("–" if c not in cells[row] else _format(cells[row][c], "coherence"))
-            if c in _LADDER_RUNGS
+            if c in LADDER_RUNGS
             else ("–" if c not in cells[row] else f"{cells[row][c]:.3g}")
             for c in columns
         ]

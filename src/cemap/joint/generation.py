@@ -2,12 +2,18 @@
 
 input ─(source autoencoder encoder)→ e_source ─q_source→ z ─dec_target→ e_target
       ─(target autoencoder decoder)→ image | sentence | log-mel (| waveform)
+
+A *routed* direction goes through a third modality's data first: image→speech generates the
+sentence (source → via, decoded and re-encoded by via's autoencoder), then speaks it
+(via → target). Speech is one of many renderings of a sentence — four phrasings, many voices
+— and an image says nothing of which phrasing: translated straight, the joint model gives the
+average over the phrasings, which no decoder speaks (docs/design.md §8.12).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -21,13 +27,37 @@ from cemap.training import predict_in_batches
 
 Inputs = Any  # see ConditionalGenerator.embed for what each modality accepts
 Generated = np.ndarray | list[str] | list[list[str]]
+#: ``"<source>_to_<target>": via`` — the directions generated through ``via``'s data
+#: (module docstring); ``routes={}`` generates every direction straight through the latent.
+DEFAULT_ROUTES = {"image_to_speech": "text"}
+
+
+def parse_routes(
+    routes: Mapping[str, str], modalities: Sequence[str]
+) -> dict[tuple[str, str], str]:
+    """``{(source, target): via}`` from ``{"<source>_to_<target>": via}``; a ``ValueError``
+    names a malformed direction, an unknown modality or a via that is the source or target."""
+    parsed = {}
+    for direction, via in routes.items():
+        source, _, target = str(direction).partition("_to_")
+        names = (source, target, via)
+        if not all(name in modalities for name in names) or len(set(names)) < 3:
+            raise ValueError(
+                f"route {direction!r}: {via!r} must name a source, a target and a third modality "
+                f"to go through, all of {list(modalities)}, e.g. {{'image_to_speech': 'text'}}; "
+                "{} generates every direction straight through the joint latent."
+            )
+        parsed[source, target] = via
+    return parsed
 
 
 class ConditionalGenerator:
     """The joint model plus the modality autoencoders it was trained on.
 
     ``autoencoders`` maps modality to a trained autoencoder (``cemap.models``); only the
-    modalities you give raw inputs for or generate need one. Embedding-only use needs none.
+    modalities you give raw inputs for or generate need one (and the via of a routed
+    direction). Embedding-only use needs none. ``routes`` (default :data:`DEFAULT_ROUTES`)
+    names the directions generated through a third modality.
     """
 
     def __init__(
@@ -36,11 +66,14 @@ class ConditionalGenerator:
         autoencoders: Mapping[str, nn.Module] | None = None,
         device: str = "auto",
         batch_size: int = 512,
+        routes: Mapping[str, str] | None = None,
     ) -> None:
         self.device = select_device(device)
         self.joint_model = joint_model.to(self.device).eval()
         self.autoencoders = {m: ae.to(self.device).eval() for m, ae in (autoencoders or {}).items()}
         self.batch_size = batch_size
+        chosen = DEFAULT_ROUTES if routes is None else routes
+        self.routes = parse_routes(chosen, joint_model.modalities)
 
     @classmethod
     def from_checkpoints(
@@ -48,6 +81,7 @@ class ConditionalGenerator:
         joint_checkpoint: Checkpoint | str | os.PathLike[str],
         autoencoder_checkpoints: Mapping[str, Checkpoint | str | os.PathLike[str]] | None = None,
         device: str = "auto",
+        routes: Mapping[str, str] | None = None,
     ) -> ConditionalGenerator:
         """Load the joint model and autoencoders from checkpoint dicts or ``.pt`` paths."""
         from cemap.models import load_autoencoder
@@ -57,7 +91,7 @@ class ConditionalGenerator:
             if not isinstance(checkpoint, dict):
                 checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
             autoencoders[modality] = load_autoencoder(checkpoint)
-        return cls(load_joint_model(joint_checkpoint), autoencoders, device=device)
+        return cls(load_joint_model(joint_checkpoint), autoencoders, device=device, routes=routes)
 
     def _autoencoder(self, modality: str, why: str) -> nn.Module:
         if modality not in self.autoencoders:
@@ -173,25 +207,56 @@ class ConditionalGenerator:
         embeddings: bool | None = None,
         sample_rate: int | None = None,
         speech_output: Literal["log_mel", "waveform"] = "log_mel",
+        direct: bool = False,
     ) -> Generated:
         """``target_modality`` outputs conditioned on ``source_modality`` inputs.
 
         ``inputs`` are raw or embeddings (see ``embed``; ``sample_rate`` is that of input
         waveforms). z is the mean of q_source
         (``use_mean``) or drawn from it; ``n_samples > 1`` draws several per input and needs
-        ``use_mean=False``. Returns, for N inputs: images ``(N, 28, 56, 3) uint8``, N sentences,
-        or speech ``(N, n_mels, T)`` log-mels / ``(N, samples)`` waveforms (``speech_output``);
-        with ``n_samples > 1`` a sample axis follows N — ``(N, n_samples, ...)`` arrays or N lists
-        of ``n_samples`` sentences.
+        ``use_mean=False``. A routed direction (``routes``) goes through its via's data, with
+        the mean or a draw at both steps; ``direct=True`` skips the route. Returns, for N
+        inputs: images ``(N, 28, 56, 3) uint8``, N sentences, or speech ``(N, n_mels, T)``
+        log-mels / ``(N, samples)`` waveforms (``speech_output``); with ``n_samples > 1`` a
+        sample axis follows N — ``(N, n_samples, ...)`` arrays or N lists of ``n_samples``
+        sentences.
         """
         e_source = self.embed(source_modality, inputs, embeddings, sample_rate)
-        e_target = self.joint_model.translate(
-            e_source, source_modality, target_modality, use_mean=use_mean, n_samples=n_samples
-        )
-        if n_samples == 1:
+        via = None if direct else self.routes.get((source_modality, target_modality))
+        if via is None:
+            e_target = self.joint_model.translate(
+                e_source, source_modality, target_modality, use_mean=use_mean, n_samples=n_samples
+            )
+        else:
+            e_target = self._through(
+                e_source, source_modality, via, target_modality, use_mean, n_samples
+            )
+            if n_samples > 1:  # one via output per draw, each translated once more
+                e_target = e_target.reshape(-1, n_samples, e_target.shape[-1])
+        if e_target.ndim == 2:
             return self.render(target_modality, e_target, speech_output)
-        n = e_target.shape[0]
+        n, n_samples = e_target.shape[:2]
         flat = self.render(target_modality, e_target.reshape(n * n_samples, -1), speech_output)
         if isinstance(flat, list):
             return [flat[i * n_samples : (i + 1) * n_samples] for i in range(n)]
         return flat.reshape(n, n_samples, *flat.shape[1:])
+
+    @torch.no_grad()
+    def _through(
+        self, e_source: Tensor, source: str, via: str, target: str, use_mean: bool, n_samples: int
+    ) -> Tensor:
+        """Target embeddings ``(N * n_samples, D_target)`` from source embeddings by way of
+        ``via``'s data: source → via embeddings, decoded and re-encoded by ``via``'s
+        autoencoder (a sentence, for text), then via → target."""
+        if via not in self.autoencoders:
+            raise ValueError(
+                f"{source}→{target} is generated through {via} (routes), which needs the {via} "
+                f"autoencoder; pass it in `autoencoders`, or `routes={{}}` to translate "
+                f"{source}→{target} straight through the joint latent."
+            )
+        e_via = self.joint_model.translate(
+            e_source, source, via, use_mean=use_mean, n_samples=n_samples
+        )
+        e_via = e_via.reshape(-1, e_via.shape[-1])
+        e_via = self.embed(via, self.render(via, e_via), embeddings=False)
+        return self.joint_model.translate(e_via, via, target, use_mean=use_mean)

@@ -46,7 +46,9 @@ def _require_splits(metadata: pd.DataFrame) -> None:
 
 
 def _generator(joint: Checkpoint, autoencoders: dict[str, Checkpoint], params: EvaluationParams):
-    return ConditionalGenerator.from_checkpoints(joint, autoencoders, device=params.device)
+    return ConditionalGenerator.from_checkpoints(
+        joint, autoencoders, device=params.device, routes=params.routes
+    )
 
 
 def _judge_training(
@@ -282,13 +284,16 @@ def plot_latents_and_curves(
 
 def export_image_to_speech_examples(
     joint_model: Checkpoint,
+    text_autoencoder: Checkpoint,
     speech_autoencoder: Checkpoint,
     image_embeddings: np.ndarray,
     metadata: pd.DataFrame,
     params: EvaluationParams,
 ) -> dict[str, tuple[np.ndarray, int]]:
-    """A few test images spoken by the joint model (Griffin-Lim audio), named by their sentence."""
-    generator = _generator(joint_model, {"speech": speech_autoencoder}, params)
+    """A few test images spoken by the joint model (Griffin-Lim audio), named by their sentence
+    (the text autoencoder: image→speech goes through the generated sentence, ``params.routes``)."""
+    autoencoders = {"text": text_autoencoder, "speech": speech_autoencoder}
+    generator = _generator(joint_model, autoencoders, params)
     rows = _rows(metadata, "test")[: params.n_example_wavs]
     waveforms = generator.generate(
         "image", image_embeddings[rows], "speech", embeddings=True, speech_output="waveform"

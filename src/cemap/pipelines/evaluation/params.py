@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from cemap.concepts import MODALITIES
+from cemap.joint.generation import DEFAULT_ROUTES, parse_routes
 from cemap.pipelines.params import Device, StrictParams, TrainingBudget
 
 
@@ -28,3 +30,16 @@ class EvaluationParams(StrictParams):
     n_samples: int = Field(4, gt=1, description="samples per prompt for diversity and grids")
     grid_prompts: int = Field(6, gt=0)
     n_example_wavs: int = Field(4, gt=0)
+    routes: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ROUTES),
+        description="directions generated through a third modality's data; {} = none",
+    )
+
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, routes: dict[str, str]) -> dict[str, str]:
+        try:
+            parse_routes(routes, MODALITIES)
+        except ValueError as error:
+            raise ValueError(f"evaluation.routes: {error}") from None
+        return routes

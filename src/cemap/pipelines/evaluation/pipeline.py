@@ -149,7 +149,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 export_image_to_speech_examples,
-                ["joint_model", "speech.generation_autoencoder", "image.embeddings", "metadata", P],
+                [
+                    "joint_model",
+                    "text.autoencoder",
+                    "speech.generation_autoencoder",
+                    "image.embeddings",
+                    "metadata",
+                    P,
+                ],
                 "image_to_speech_examples",
                 name="export_image_to_speech_examples",
             ),

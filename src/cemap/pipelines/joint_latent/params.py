@@ -83,7 +83,7 @@ class DecoderAdaptationParams(StrictParams):
     """The speech decoder fine-tuned on the joint model's translations (``cemap.joint.adaptation``)."""
 
     sources: list[Literal["image", "text", "speech"]] = Field(
-        default_factory=lambda: ["image", "text", "speech"],
+        default_factory=lambda: ["text", "speech"],
         description="translations into speech from these modalities; [] = the decoder as trained",
     )
     training: AdaptationTraining = AdaptationTraining()

@@ -48,7 +48,7 @@ def _score(
     metadata = inputs["metadata"]
     model = load_joint_model(joint)
     generator = ConditionalGenerator.from_checkpoints(
-        joint, inputs["autoencoders"], device=evaluation.device
+        joint, inputs["autoencoders"], device=evaluation.device, routes=evaluation.routes
     )
     judges = {m: load_judge(c) for m, c in inputs["judges"].items()}
     generated, index = scoring.generate_images(generator, e, metadata)
