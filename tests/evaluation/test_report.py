@@ -18,6 +18,8 @@ METRICS = {
     "coherence/speech_to_image/heldout_pairs/strict": 0.4,
     "coherence/image_to_text/test/color_right": 0.99,
     "coherence/speech_to_image/test/strict": 0.86,
+    "coherence/speech_to_image/unseen_voices/strict": 0.72,
+    "coherence/speech_to_text/unseen_voices/strict": 0.9,
     "retrieval/text_to_image/test/recall@1": 0.4,
     "retrieval/text_to_image/test/recall@10": 0.8,
     "alignment/w2/image_text/test": 0.12,
@@ -60,6 +62,8 @@ def test_report_tables_and_quality_bars():
     assert "| coherence/text_to_image/heldout_pairs/strict | 62.0% | ≥ 60% | met |" in markdown
     assert "| coherence/speech_to_image/heldout_pairs/strict | 40.0% | ≥ 50% | MISSED |" in markdown
     assert "| judge/image/test/digit_right | 97.5% | ≥ 98% | MISSED |" in markdown
+    assert "| coherence/speech_to_image/unseen_voices/strict | 72.0% | ≥ 85% | MISSED |" in markdown
+    assert "| coherence/speech_to_text/unseen_voices/strict | 90.0% | ≥ 85% | met |" in markdown
     assert "| coherence/text_to_image/test/strict | 99.0% | ≥ 98.5% | met |" in markdown
     assert "## Other metrics" in markdown and "joint/epochs" in markdown
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")

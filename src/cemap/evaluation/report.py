@@ -47,10 +47,12 @@ QUALITY_BARS: dict[str, float] = {
     "coherence/text_to_image/heldout_pairs/strict": 0.60,
     "coherence/speech_to_image/test/strict": 0.93,
     "coherence/speech_to_image/heldout_pairs/strict": 0.50,
+    "coherence/speech_to_image/unseen_voices/strict": 0.85,
     "coherence/image_to_text/test/strict": 0.75,
     "coherence/text_to_speech/test/strict": 0.80,
     "coherence/image_to_speech/test/strict": 0.60,
     "coherence/speech_to_text/test/strict": 0.93,
+    "coherence/speech_to_text/unseen_voices/strict": 0.85,
 }
 JUDGE_BAR = 0.98  # image judge, every attribute, real test images
 
