@@ -104,7 +104,10 @@ def test_draw_utterances_rejects_bad_arguments(voices, rates, match):
         draw_utterances(["red one"], voices, rates, (30, 70), np.random.default_rng(0))
 
 
-def test_render_log_mels_in_chunks_equals_one_pass(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_render_log_mels_in_chunks_equals_one_pass(tmp_path, workers):
+    import torch
+
     from cemap.speech import render_log_mels
 
     utterances = [
@@ -115,10 +118,14 @@ def test_render_log_mels_in_chunks_equals_one_pass(tmp_path):
     waveforms, _ = render_speech(utterances, "espeak", tmp_path, workers=1, progress=False)
     spec = LogMelSpec(n_frames=32, hop_length=400)
     expected = spec.compute(waveforms, 22050)
+    threads = torch.get_num_threads()
+    # workers=2: the chunks are featurised in this process and a worker process, each on one
+    # torch thread; the features are the same bits as one pass in one process.
     features, stats, cropped = render_log_mels(
-        utterances, "espeak", tmp_path, workers=1, chunk_size=2, progress=False, spec=spec
+        utterances, "espeak", tmp_path, workers=workers, chunk_size=2, progress=False, spec=spec
     )
     np.testing.assert_array_equal(features, expected)
+    assert torch.get_num_threads() == threads
     assert stats.cached == len(utterances) and stats.rendered == 0
     # 32 frames x 25 ms = 0.8 s: every one of these sentences is longer.
     assert cropped == len(utterances)

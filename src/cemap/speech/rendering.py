@@ -11,15 +11,16 @@ cache or the engine, in one process or several. Backends are looked up in
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import math
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Samples quieter than this fraction of full scale (-40 dBFS) count as silence when
 #: trimming the ends of a clip.
@@ -140,6 +142,48 @@ def _render_and_store(
     return rendered
 
 
+def _map_in_pool(
+    fn: Callable[..., T],
+    tasks: list[tuple],
+    workers: int,
+    on_done: Callable[[T], None],
+    initializer: Callable[[], None] | None = None,
+) -> None:
+    """``on_done(fn(*task))`` for every task, run in this process and ``workers - 1`` worker
+    processes (each first running ``initializer``), in whatever order they finish.
+
+    This process works through tasks from the end of the list while the workers start up and
+    take tasks from the front, so start-up time is not lost and no CPU idles.
+    """
+    pending = deque(tasks)
+    # spawn, not fork: the caller may hold threads (torch, MLflow) that fork would copy
+    # mid-lock; the workers import only what ``fn``'s module needs.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(
+        workers - 1, mp_context=context, initializer=initializer
+    ) as pool:
+        running: set[concurrent.futures.Future] = set()
+        try:
+            while pending or running:
+                # One task in hand and one queued per worker keeps them busy.
+                while pending and len(running) < 2 * (workers - 1):
+                    running.add(pool.submit(fn, *pending.popleft()))
+                finished = {future for future in running if future.done()}
+                if not finished and pending:
+                    on_done(fn(*pending.pop()))
+                    continue
+                if not finished:
+                    finished, _ = concurrent.futures.wait(
+                        running, return_when=concurrent.futures.FIRST_COMPLETED
+                    )
+                for future in finished:
+                    running.remove(future)
+                    on_done(future.result())
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
 def _render_in_pool(
     todo: list[tuple[str, Utterance]],
     backend: str,
@@ -148,44 +192,17 @@ def _render_in_pool(
     bar: tqdm,
     keep: bool = True,
 ) -> dict[str, np.ndarray | None]:
-    """Render ``todo`` in this process and ``workers - 1`` worker processes.
-
-    This process works through chunks from the end of the list while the workers start
-    up and take chunks from the front, so start-up time is not lost and no CPU idles.
-    """
+    """Render ``todo`` in this process and ``workers - 1`` worker processes (the workers
+    import only numpy, soundfile and the backend's engine)."""
     size = max(1, min(MAX_CHUNK, math.ceil(len(todo) / (workers * 8))))
-    pending = deque(todo[i : i + size] for i in range(0, len(todo), size))
-    results: dict[str, np.ndarray] = {}
+    tasks = [(todo[i : i + size], backend, cache_dir, keep) for i in range(0, len(todo), size)]
+    results: dict[str, np.ndarray | None] = {}
 
-    def collect(done: list[tuple[str, np.ndarray]]) -> None:
+    def collect(done: list[tuple[str, np.ndarray | None]]) -> None:
         results.update(done)
         bar.update(len(done))
 
-    # spawn, not fork: the caller may hold threads (torch, MLflow) that fork would copy
-    # mid-lock; the workers import only numpy, soundfile and the eSpeak NG binding.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
-        running: set[concurrent.futures.Future] = set()
-        try:
-            while pending or running:
-                # One chunk in hand and one queued per worker keeps them busy.
-                while pending and len(running) < 2 * (workers - 1):
-                    items = pending.popleft()
-                    running.add(pool.submit(_render_and_store, items, backend, cache_dir, keep))
-                finished = {future for future in running if future.done()}
-                if not finished and pending:
-                    collect(_render_and_store(pending.pop(), backend, cache_dir, keep))
-                    continue
-                if not finished:
-                    finished, _ = concurrent.futures.wait(
-                        running, return_when=concurrent.futures.FIRST_COMPLETED
-                    )
-                for future in finished:
-                    running.remove(future)
-                    collect(future.result())
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    _map_in_pool(_render_and_store, tasks, workers, collect)
     return results
 
 
@@ -362,6 +379,54 @@ def render_mixed(
     return out, stats  # type: ignore[return-value]
 
 
+def _chunk_features(
+    start: int,
+    utterances: Sequence[Utterance],
+    backend: str | None,
+    cache_dir: str,
+    spec: LogMelSpec,
+) -> tuple[int, np.ndarray, dict[str, int], set[int]]:
+    """Log-mel features of one chunk of utterances whose clips are cached (any missing or
+    damaged clip is rendered again), with the chunk's ``start`` row, its render counts and
+    sample rates; runs in a worker process or inline."""
+    features = np.empty((len(utterances), spec.n_mels, spec.n_frames), dtype=np.float32)
+    counts = {"rendered": 0, "cached": 0, "damaged": 0, "cropped": 0}
+    rates = set()
+    for name, rows in _groups(utterances, backend).items():
+        waveforms, stats = render_speech(
+            [utterances[i] for i in rows], name, cache_dir, 1, progress=False
+        )
+        features[rows] = spec.compute(waveforms, stats.sample_rate)
+        counts["cropped"] += spec.count_cropped(waveforms, stats.sample_rate)
+        for key in ("rendered", "cached", "damaged"):
+            counts[key] += getattr(stats, key)
+        rates.add(stats.sample_rate)
+        del waveforms
+    return start, features, counts, rates
+
+
+def _one_torch_thread() -> None:
+    """Worker start-up for the features pass: the processes are the parallelism."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def _one_torch_thread_here() -> Iterator[None]:
+    """This process on one torch thread inside the block, as its workers are; the features
+    are bit-identical whatever the number of threads (``spec.compute`` reduces nothing across
+    clips)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def render_log_mels(
     utterances: Sequence[Utterance],
     backend: str | None,
@@ -376,9 +441,10 @@ def render_log_mels(
 
     Utterances may come from several backends (each its own ``Utterance.backend``, else
     ``backend``). First every clip not yet cached is rendered, one pool per backend
-    (:func:`fill_cache`); then the clips are read and featurised ``chunk_size`` at a time,
-    so only one chunk of waveforms is ever held (18k clips at 22 kHz would take ~5 GB at
-    once). ``spec`` (default ``LogMelSpec()``) says how the features are computed. Also
+    (:func:`fill_cache`); then the clips are read and featurised ``chunk_size`` at a time, in
+    this process and ``workers - 1`` worker processes, so each holds one chunk of waveforms
+    at most (18k clips at 22 kHz would take ~5 GB at once) and the features are the same
+    whatever ``workers`` is. ``spec`` (default ``LogMelSpec()``) says how the features are computed. Also
     returns the summed render stats and how many clips were cropped to fit ``spec.n_frames``.
     """
     from tqdm.auto import tqdm
@@ -397,22 +463,35 @@ def render_log_mels(
     release_freed_memory()
 
     features = np.empty((len(utterances), spec.n_mels, spec.n_frames), dtype=np.float32)
-    rendered, cached, damaged, cropped, rates = filled, 0, 0, 0, set()
-    chunks = range(0, len(utterances), chunk_size)
-    for start in tqdm(chunks, desc="speech features", unit="chunk", disable=not progress):
-        chunk = list(range(start, min(start + chunk_size, len(utterances))))
-        for name, rows in _groups([utterances[i] for i in chunk], backend).items():
-            waveforms, stats = render_speech(
-                [utterances[chunk[i]] for i in rows], name, cache_dir, 1, progress=False
-            )
-            features[[chunk[i] for i in rows]] = spec.compute(waveforms, stats.sample_rate)
-            cropped += spec.count_cropped(waveforms, stats.sample_rate)
-            rendered += stats.rendered
-            cached += stats.cached
-            damaged += stats.damaged
-            rates.add(stats.sample_rate)
-        del waveforms
+    counts = {"rendered": filled, "cached": 0, "damaged": 0, "cropped": 0}
+    rates: set[int] = set()
+    tasks = [
+        (start, utterances[start : start + chunk_size], backend, str(cache_dir), spec)
+        for start in range(0, len(utterances), chunk_size)
+    ]
+    bar = tqdm(total=len(tasks), desc="speech features", unit="chunk", disable=not progress)
+
+    def collect(done: tuple[int, np.ndarray, dict[str, int], set[int]]) -> None:
+        start, chunk_features, chunk_counts, chunk_rates = done
+        features[start : start + len(chunk_features)] = chunk_features
+        for key, value in chunk_counts.items():
+            counts[key] += value
+        rates.update(chunk_rates)
+        del chunk_features, done
         release_freed_memory()
+        bar.update(1)
+
+    pool_size = max(1, min(workers, len(tasks)))
+    with bar:
+        if pool_size == 1:
+            for task in tasks:
+                collect(_chunk_features(*task))
+        else:
+            with _one_torch_thread_here():
+                _map_in_pool(_chunk_features, tasks, pool_size, collect, _one_torch_thread)
+    rendered, cached, damaged, cropped = (
+        counts[key] for key in ("rendered", "cached", "damaged", "cropped")
+    )
     total = RenderStats(
         rendered=rendered,
         cached=max(0, cached - filled),
