@@ -11,13 +11,13 @@ cache or the engine, in one process or several. Backends are looked up in
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
+import functools
 import logging
 import math
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -147,7 +147,7 @@ def _map_in_pool(
     tasks: list[tuple],
     workers: int,
     on_done: Callable[[T], None],
-    initializer: Callable[[], None] | None = None,
+    initializer: Callable[[], object] | None = None,
 ) -> None:
     """``on_done(fn(*task))`` for every task, run in this process and ``workers - 1`` worker
     processes (each first running ``initializer``), in whatever order they finish.
@@ -405,26 +405,16 @@ def _chunk_features(
     return start, features, counts, rates
 
 
-def _one_torch_thread() -> None:
-    """Worker start-up for the features pass: the processes are the parallelism."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
-@contextlib.contextmanager
-def _one_torch_thread_here() -> Iterator[None]:
-    """This process on one torch thread inside the block, as its workers are (two processes
-    on one thread each gave the same bits as one process on two threads for the default
-    22,000 clips; the tests compare one process and two)."""
+def _set_torch_threads(n: int) -> int:
+    """torch's intra-op threads set to ``n``; returns the count before. In the features pass
+    every process runs on one thread: the processes are the parallelism (two processes on one
+    thread each gave the same bits as one process on two threads for the default 22,000
+    clips; the tests compare one process and two)."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    torch.set_num_threads(n)
+    return before
 
 
 def render_log_mels(
@@ -478,7 +468,6 @@ def render_log_mels(
         for key, value in chunk_counts.items():
             counts[key] += value
         rates.update(chunk_rates)
-        del chunk_features, done
         release_freed_memory()
         bar.update(1)
 
@@ -488,17 +477,18 @@ def render_log_mels(
             for task in tasks:
                 collect(_chunk_features(*task))
         else:
-            with _one_torch_thread_here():
-                _map_in_pool(_chunk_features, tasks, pool_size, collect, _one_torch_thread)
-    rendered, cached, damaged, cropped = (
-        counts[key] for key in ("rendered", "cached", "damaged", "cropped")
-    )
+            before = _set_torch_threads(1)
+            try:
+                one_thread = functools.partial(_set_torch_threads, 1)
+                _map_in_pool(_chunk_features, tasks, pool_size, collect, one_thread)
+            finally:
+                _set_torch_threads(before)
     total = RenderStats(
-        rendered=rendered,
-        cached=max(0, cached - filled),
+        rendered=counts["rendered"],
+        cached=max(0, counts["cached"] - filled),
         seconds=time.perf_counter() - started,
         sample_rate=rates.pop() if len(rates) == 1 else 0,
-        damaged=damaged,
+        damaged=counts["damaged"],
         workers=n_workers or 1,
     )
-    return features, total, cropped
+    return features, total, counts["cropped"]
